@@ -1,0 +1,143 @@
+"""Keypoint schemas: names, skeleton edges and left/right flip pairs.
+
+Indices follow each dataset's own order. ``Schema.flip_pairs`` lists (left, right) index pairs that a
+horizontal flip swaps.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Schema:
+    name: str
+    keypoints: tuple[str, ...]
+    edges: tuple[tuple[int, int], ...]
+    flip_pairs: tuple[tuple[int, int], ...]
+
+    @property
+    def num_keypoints(self) -> int:
+        return len(self.keypoints)
+
+    def index(self, name: str) -> int:
+        return self.keypoints.index(name)
+
+    def flip_permutation(self) -> list[int]:
+        """Index permutation that swaps left and right keypoints (for horizontal flips)."""
+        perm = list(range(self.num_keypoints))
+        for a, b in self.flip_pairs:
+            perm[a], perm[b] = b, a
+        return perm
+
+
+def _edges(names: tuple[str, ...], pairs: list[tuple[str, str]]) -> tuple[tuple[int, int], ...]:
+    return tuple((names.index(a), names.index(b)) for a, b in pairs)
+
+
+def _flips(names: tuple[str, ...]) -> tuple[tuple[int, int], ...]:
+    """Pair every name that starts with a left marker with its right twin."""
+    pairs = []
+    for i, n in enumerate(names):
+        for left, right in (("left_", "right_"), ("l_", "r_")):
+            if n.startswith(left):
+                twin = right + n[len(left):]
+                if twin in names:
+                    pairs.append((i, names.index(twin)))
+    return tuple(pairs)
+
+
+_COCO = (
+    "nose", "left_eye", "right_eye", "left_ear", "right_ear",
+    "left_shoulder", "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist",
+    "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle",
+)
+COCO17 = Schema(
+    "coco17",
+    _COCO,
+    _edges(_COCO, [
+        ("nose", "left_eye"), ("nose", "right_eye"), ("left_eye", "left_ear"), ("right_eye", "right_ear"),
+        ("left_shoulder", "right_shoulder"), ("left_shoulder", "left_elbow"), ("left_elbow", "left_wrist"),
+        ("right_shoulder", "right_elbow"), ("right_elbow", "right_wrist"), ("left_shoulder", "left_hip"),
+        ("right_shoulder", "right_hip"), ("left_hip", "right_hip"), ("left_hip", "left_knee"),
+        ("left_knee", "left_ankle"), ("right_hip", "right_knee"), ("right_knee", "right_ankle"),
+    ]),
+    _flips(_COCO),
+)
+
+_MPII = (
+    "right_ankle", "right_knee", "right_hip", "left_hip", "left_knee", "left_ankle",
+    "pelvis", "thorax", "upper_neck", "head_top",
+    "right_wrist", "right_elbow", "right_shoulder", "left_shoulder", "left_elbow", "left_wrist",
+)
+MPII16 = Schema(
+    "mpii16",
+    _MPII,
+    _edges(_MPII, [
+        ("right_ankle", "right_knee"), ("right_knee", "right_hip"), ("right_hip", "pelvis"),
+        ("left_ankle", "left_knee"), ("left_knee", "left_hip"), ("left_hip", "pelvis"),
+        ("pelvis", "thorax"), ("thorax", "upper_neck"), ("upper_neck", "head_top"),
+        ("right_wrist", "right_elbow"), ("right_elbow", "right_shoulder"), ("right_shoulder", "thorax"),
+        ("left_wrist", "left_elbow"), ("left_elbow", "left_shoulder"), ("left_shoulder", "thorax"),
+    ]),
+    _flips(_MPII),
+)
+
+_LSP = (
+    "right_ankle", "right_knee", "right_hip", "left_hip", "left_knee", "left_ankle",
+    "right_wrist", "right_elbow", "right_shoulder", "left_shoulder", "left_elbow", "left_wrist",
+    "neck", "head_top",
+)
+LSP14 = Schema(
+    "lsp14",
+    _LSP,
+    _edges(_LSP, [
+        ("right_ankle", "right_knee"), ("right_knee", "right_hip"), ("left_ankle", "left_knee"),
+        ("left_knee", "left_hip"), ("right_hip", "left_hip"), ("right_wrist", "right_elbow"),
+        ("right_elbow", "right_shoulder"), ("left_wrist", "left_elbow"), ("left_elbow", "left_shoulder"),
+        ("right_shoulder", "left_shoulder"), ("right_shoulder", "right_hip"), ("left_shoulder", "left_hip"),
+        ("neck", "head_top"), ("right_shoulder", "neck"), ("left_shoulder", "neck"),
+    ]),
+    _flips(_LSP),
+)
+
+# MediaPipe BlazePose landmark order.
+_BLAZE = (
+    "nose", "left_eye_inner", "left_eye", "left_eye_outer", "right_eye_inner", "right_eye",
+    "right_eye_outer", "left_ear", "right_ear", "mouth_left", "mouth_right",
+    "left_shoulder", "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist",
+    "left_pinky", "right_pinky", "left_index", "right_index", "left_thumb", "right_thumb",
+    "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle",
+    "left_heel", "right_heel", "left_foot_index", "right_foot_index",
+)
+BLAZEPOSE33 = Schema(
+    "blazepose33",
+    _BLAZE,
+    _edges(_BLAZE, [
+        ("nose", "left_eye_inner"), ("left_eye_inner", "left_eye"), ("left_eye", "left_eye_outer"),
+        ("left_eye_outer", "left_ear"), ("nose", "right_eye_inner"), ("right_eye_inner", "right_eye"),
+        ("right_eye", "right_eye_outer"), ("right_eye_outer", "right_ear"), ("mouth_left", "mouth_right"),
+        ("left_shoulder", "right_shoulder"), ("left_shoulder", "left_elbow"), ("left_elbow", "left_wrist"),
+        ("left_wrist", "left_pinky"), ("left_wrist", "left_index"), ("left_wrist", "left_thumb"),
+        ("left_pinky", "left_index"), ("right_shoulder", "right_elbow"), ("right_elbow", "right_wrist"),
+        ("right_wrist", "right_pinky"), ("right_wrist", "right_index"), ("right_wrist", "right_thumb"),
+        ("right_pinky", "right_index"), ("left_shoulder", "left_hip"), ("right_shoulder", "right_hip"),
+        ("left_hip", "right_hip"), ("left_hip", "left_knee"), ("left_knee", "left_ankle"),
+        ("left_ankle", "left_heel"), ("left_heel", "left_foot_index"), ("left_ankle", "left_foot_index"),
+        ("right_hip", "right_knee"), ("right_knee", "right_ankle"), ("right_ankle", "right_heel"),
+        ("right_heel", "right_foot_index"), ("right_ankle", "right_foot_index"),
+    ]),
+    tuple((i, _BLAZE.index(n.replace("left", "right", 1))) for i, n in enumerate(_BLAZE)
+          if n.startswith("left") or n == "mouth_left"),
+)
+
+SCHEMAS: dict[str, Schema] = {s.name: s for s in (COCO17, MPII16, LSP14, BLAZEPOSE33)}
+
+
+def get_schema(name: str) -> Schema:
+    from posekit.errors import PosekitError
+
+    try:
+        return SCHEMAS[name]
+    except KeyError:
+        raise PosekitError(f"unknown keypoint schema {name!r}; known: {', '.join(SCHEMAS)}") from None
