@@ -1,0 +1,43 @@
+# The two commands: `make demo` (set up, fetch the default model, estimate poses on a sample photo)
+# and `make test` (set up with test extras, lint, run the suite). `.ci/run` calls `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+OUT ?= demo-out
+MODEL ?= movenet-multipose
+REF := tools/tfjs-reference
+
+.PHONY: demo test lint node-ref clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+$(VENV)/.demo: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e '.[demo]'
+	touch $@
+
+$(VENV)/.test: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@
+
+demo: $(VENV)/.demo
+	$(BIN)/posekit models pull $(MODEL)
+	$(BIN)/posekit estimate "$${SAMPLE:-$$($(BIN)/python -m posekit.samples)}" --model $(MODEL) --out $(OUT)
+
+# The TF.js reference harness for the parity tests (skipped, with a message, where npm is missing).
+node-ref:
+	@if command -v npm >/dev/null 2>&1; then \
+	  if [ ! -f $(REF)/node_modules/.posekit-installed ] || [ $(REF)/package-lock.json -nt $(REF)/node_modules/.posekit-installed ]; then \
+	    (cd $(REF) && npm ci --no-audit --no-fund --loglevel=error) && touch $(REF)/node_modules/.posekit-installed; \
+	  fi; \
+	else echo "npm not found: the TF.js parity tests will be skipped"; fi
+
+lint: $(VENV)/.test
+	$(BIN)/ruff check src tests benchmarks
+
+test: $(VENV)/.test node-ref lint
+	$(BIN)/pytest -q
+
+clean:
+	rm -rf $(VENV) $(OUT) $(REF)/node_modules .pytest_cache .ruff_cache
