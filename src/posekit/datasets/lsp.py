@@ -41,7 +41,7 @@ def load_lsp(path: str | Path, kind: str | None = None, images_dir: str | Path |
         joints = scipy.io.loadmat(str(mat_path)).get("joints")
     except FileNotFoundError:
         raise PosekitError(f"{mat_path}: no such file; point at the LSP folder holding joints.mat") from None
-    except (ValueError, TypeError, OSError, NotImplementedError) as err:
+    except Exception as err:  # scipy raises MatReadError, ValueError, IndexError... on corrupt files
         msg = f"{mat_path}: not a readable MATLAB file ({err}); re-download the dataset"
         raise PosekitError(msg) from None
     if joints is None or joints.ndim != 3:

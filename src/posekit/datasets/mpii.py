@@ -183,7 +183,7 @@ def load_mpii_mat(path: str | Path, images_dir: str | Path | None = None,
         mat = scipy.io.loadmat(str(path), squeeze_me=True, struct_as_record=False)
     except FileNotFoundError:
         raise PosekitError(f"{path}: no such file; check the path") from None
-    except (ValueError, TypeError, OSError, NotImplementedError) as err:
+    except Exception as err:  # scipy raises MatReadError, ValueError, IndexError... on corrupt files
         msg = f"{path}: not a readable MATLAB v5 file ({err}); re-download the MPII release"
         raise PosekitError(msg) from None
     release = mat.get("RELEASE")
