@@ -154,11 +154,13 @@ def _keypoints(raw: Any, k: int, where: str) -> NDArray[np.float64]:
         raise PosekitError(f"{where}: 'keypoints' must hold {k} x (x, y, v) = {3 * k} numbers, got {n} "
                            f"keypoints; evaluate {k}-keypoint (COCO-17) poses only")
     try:
-        arr = np.array([_num(v, "") for v in raw], np.float64).reshape(k, 3)
+        arr = np.array(raw)
     except (TypeError, ValueError):
+        arr = np.zeros(0)
+    if arr.dtype.kind not in "iuf" or arr.ndim != 1 or not np.isfinite(arr).all():
         raise PosekitError(f"{where}: 'keypoints' holds a non-numeric, NaN or infinite value; "
-                           f"write finite numbers") from None
-    return arr
+                           f"write finite numbers")
+    return arr.astype(np.float64).reshape(k, 3)
 
 
 class CocoKeypointEvaluator:
