@@ -34,6 +34,6 @@ def dataset_stats(samples: list[Sample]) -> dict[str, Any]:
         "schemas": sorted({s.schema.name for s in samples}),
         "keypoints_per_person": hist.tolist(),
         "visibility": {str(v): int(n) for v, n in sorted(vis.items())},
-        "splits": dict(sorted(Counter(str(s.split) for s in samples).items())),
+        "splits": dict(sorted(Counter(s.split or "(none)" for s in samples).items())),
         "categories": dict(categories.most_common()),
     }
