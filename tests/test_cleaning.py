@@ -108,6 +108,7 @@ def test_clean_pipeline_report():
     }
 
 
+@pytest.mark.slow
 def test_clean_real_mpii_csv(shared_data):
     from posekit.datasets import load_dataset
 
