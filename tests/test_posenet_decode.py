@@ -164,6 +164,7 @@ def test_local_maximum_window_radius():
         (((9, 9, 17), (9, 9, 17), (9, 9, 32), (9, 9, 32)), "offsets: shape (9, 9, 17), expected (9, 9, 34)"),
         (((1, 9, 9, 17), (9, 9, 34), (9, 9, 32), (9, 9, 32)), "scores: shape (1, 9, 9, 17)"),
         (((9, 9, 17), (9, 9, 34), (9, 8, 32), (9, 9, 32)), "displacements_fwd: shape (9, 8, 32)"),
+        (((0, 9, 17), (0, 9, 34), (0, 9, 32), (0, 9, 32)), "scores: shape (0, 9, 17), expected (h, w, 17)"),
     ],
 )
 def test_bad_field_shapes_raise_one_line_errors(shapes, message):

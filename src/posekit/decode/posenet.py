@@ -51,7 +51,8 @@ class DecodedPose(NamedTuple):
 
 def _check(name: str, field: NDArray, channels: int, hw: tuple[int, int] | None = None) -> NDArray:
     arr = np.asarray(field)
-    if arr.ndim != 3 or arr.shape[2] != channels or (hw is not None and arr.shape[:2] != hw):
+    bad_hw = arr.ndim == 3 and (min(arr.shape[:2]) < 1 or (hw is not None and arr.shape[:2] != hw))
+    if arr.ndim != 3 or arr.shape[2] != channels or bad_hw:
         want = f"({hw[0]}, {hw[1]}, {channels})" if hw else f"(h, w, {channels})"
         raise PosekitError(f"PoseNet field {name}: shape {arr.shape}, expected {want}; drop the batch axis "
                            "and pass the model outputs in NHWC layout")
