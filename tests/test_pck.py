@@ -172,3 +172,38 @@ def test_real_lspet_joints(shared_data) -> None:
     gt, count = load_lsp_joints(shared_data / "lspet-train" / "joints.mat")
     assert gt.shape == (9000, 14, 2) and count.shape == (9000, 14)
     assert lsp_pck(gt, gt, count).mean == 1.0
+
+
+def port_style_pckh(pred, gt, heads, missing, threshold):
+    """The HRNet / mmpose 0.x evaluation steps (1-based arrays in evalMPII's 16x2xN layout)."""
+    pos_pred, pos_gt = pred.transpose(1, 2, 0), gt.transpose(1, 2, 0)
+    hb = heads.transpose(1, 2, 0)
+    jnt_visible = 1 - missing.T.astype(float)
+    uv_err = np.linalg.norm(pos_pred - pos_gt, axis=1)
+    headsizes = np.linalg.norm(hb[1] - hb[0], axis=0) * 0.6
+    scaled = uv_err / (headsizes * np.ones((len(uv_err), 1))) * jnt_visible
+    jnt_count = np.sum(jnt_visible, axis=1)
+    per_joint = 100.0 * np.sum((scaled <= threshold) * jnt_visible, axis=1) / jnt_count
+    masked = np.ma.array(per_joint, mask=False)
+    masked.mask[6:8] = True
+    count = np.ma.array(jnt_count, mask=False)
+    count.mask[6:8] = True
+    return per_joint, float(np.sum(masked * (count / np.sum(count).astype(np.float64))))
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_pckh_equals_the_python_port_steps_on_random_data(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n = 300
+    gt = rng.uniform(0, 500, (n, 16, 2))
+    corner = rng.uniform(0, 400, (n, 1, 2))
+    heads = np.concatenate([corner, corner + rng.uniform(20, 80, (n, 1, 2))], axis=1)
+    pred = gt + rng.normal(0, 15, gt.shape)
+    missing = rng.random((n, 16)) < 0.15
+    for alpha in (0.5, 0.1):
+        per_joint, mean = port_style_pckh(pred, gt, heads, missing, alpha)
+        t = pckh(pred, gt, heads, ~missing, alpha)
+        np.testing.assert_allclose(t.per_joint * 100, per_joint, atol=1e-9)
+        assert t.mean_without_pelvis_thorax * 100 == pytest.approx(mean, abs=1e-9)
+        assert t.groups["wrist"] * 100 == pytest.approx(0.5 * (per_joint[15] + per_joint[10]), abs=1e-9)
+        assert t.groups["head"] * 100 == pytest.approx(per_joint[9], abs=1e-9)
