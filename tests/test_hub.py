@@ -25,7 +25,7 @@ def _tgz(files: dict[str, bytes]) -> bytes:
 
 
 class _Server:
-    """Serves ``body`` for every GET; with ``cut`` it sends only that many bytes, then drops the connection."""
+    """Serves ``body`` for every GET; with ``cut`` it sends only that many bytes, then hangs up."""
 
     def __init__(self, body: bytes, cut: int | None = None) -> None:
         outer = self

@@ -54,6 +54,13 @@ class Poses:
         boxes = None if self.boxes is None else self.boxes[keep]
         return Poses(self.xy[keep], self.scores[keep], self.pose_scores[keep], self.schema, boxes)
 
+    def scaled(self, factor: float) -> Poses:
+        """The same poses with coordinates multiplied by ``factor`` (e.g. from a reduced decode)."""
+        if factor == 1.0:
+            return self
+        boxes = None if self.boxes is None else self.boxes * factor
+        return Poses(self.xy * factor, self.scores, self.pose_scores, self.schema, boxes)
+
     def to_posenet(self) -> list[dict[str, Any]]:
         """PoseNet's JSON layout: score, keypoints with part/position/score, and box when present."""
         out = []

@@ -1,0 +1,50 @@
+"""Latency of a model: the onnxruntime session alone and the whole pipeline (decode file -> poses)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def _time(fn: Callable[[], object], runs: int, warmup: int) -> list[float]:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t0) * 1000.0)
+    return times
+
+
+def bench_model(model, image_path: Path, runs: int = 50, warmup: int = 5) -> dict[str, Any]:
+    """Median / p90 milliseconds and images per second for ``model`` on ``image_path``."""
+    import onnxruntime
+
+    from posekit.estimate import predict_file
+    from posekit.images import read_image
+
+    image = read_image(image_path)
+    tensor, _ = model.preprocess(image.rgb)
+    session = _time(lambda: model.infer(tensor), runs, warmup)
+    pipeline = _time(lambda: predict_file(model, image_path), runs, warmup)
+    s_med, p_med = float(np.median(session)), float(np.median(pipeline))
+    return {
+        "model": model.spec.name,
+        "threads": model.runner.threads,
+        "image": str(image_path),
+        "image_size": list(image.size),
+        "runs": runs,
+        "session_ms_median": round(s_med, 3),
+        "session_ms_p90": round(float(np.percentile(session, 90)), 3),
+        "session_images_per_s": round(1000.0 / s_med, 2),
+        "pipeline_ms_median": round(p_med, 3),
+        "pipeline_ms_p90": round(float(np.percentile(pipeline, 90)), 3),
+        "pipeline_images_per_s": round(1000.0 / p_med, 2),
+        "pipeline_overhead_pct": round(100.0 * (p_med - s_med) / s_med, 1),
+        "onnxruntime": onnxruntime.__version__,
+    }

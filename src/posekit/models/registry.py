@@ -1,0 +1,46 @@
+"""The model zoo: names -> frozen specs, and `load_model`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from posekit.errors import PosekitError
+from posekit.models import movenet
+from posekit.models.runner import Runner
+from posekit.models.spec import ModelSpec
+
+MODELS: dict[str, ModelSpec] = {s.name: s for s in movenet.SPECS}
+FAMILIES = {"movenet": movenet.MoveNet}
+DEFAULT_MODEL = "movenet-multipose"
+
+
+def list_models() -> list[str]:
+    return sorted(MODELS)
+
+
+def get_spec(name: str) -> ModelSpec:
+    try:
+        return MODELS[name]
+    except KeyError:
+        raise PosekitError(f"unknown model {name!r}; known models: {', '.join(list_models())}") from None
+
+
+def onnx_path(spec: ModelSpec) -> Path:
+    """The converted ONNX file for ``spec`` (fetching and converting it on first use)."""
+    from posekit.convert import cached_onnx
+
+    return cached_onnx(spec.graph)
+
+
+def load_model(name_or_path: str | Path, threads: int | None = None, **options):
+    """A ready model for a zoo name or an .onnx path; ``options`` go to the family (e.g. min_score)."""
+    path = Path(name_or_path)
+    if str(name_or_path) not in MODELS and (path.suffix == ".onnx" or path.exists()):
+        if not path.is_file():
+            raise PosekitError(f"{path}: no such model file; pass a zoo name ({', '.join(list_models())})")
+        raise PosekitError(
+            f"{path}: this ONNX file has no posekit metadata; export it with `posekit train export`"
+        )
+    spec = get_spec(str(name_or_path))
+    runner = Runner(onnx_path(spec), threads=threads)
+    return FAMILIES[spec.family](spec, runner, **options)

@@ -1,0 +1,50 @@
+"""Fitting an image into a model's input, and mapping model coordinates back to the image."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+
+@dataclass(frozen=True)
+class Letterbox:
+    """How an image was placed into a model input: resized by ``scale``, then offset by ``pad``.
+
+    input_xy = image_xy * scale + pad;  image_xy = (input_xy - pad) / scale.
+    """
+
+    scale: float
+    pad_x: float
+    pad_y: float
+    input_w: int
+    input_h: int
+
+    def to_image(self, xy: NDArray[np.floating]) -> NDArray[np.float32]:
+        """(..., 2) input-pixel coordinates -> image-pixel coordinates."""
+        xy = np.asarray(xy, dtype=np.float32)
+        return ((xy - np.array([self.pad_x, self.pad_y], np.float32)) / self.scale).astype(np.float32)
+
+
+def letterbox(
+    rgb: NDArray[np.uint8], input_w: int, input_h: int, center: bool = False
+) -> tuple[NDArray[np.uint8], Letterbox]:
+    """Resize ``rgb`` (H, W, 3) to fit (input_h, input_w) keeping its aspect ratio and pad with black.
+
+    Padding goes right/bottom (MoveNet's resize_with_pad centres it; ``center=True`` does that).
+    Returns the (input_h, input_w, 3) uint8 array and the transform back.
+    """
+    from PIL import Image as PILImage
+
+    h, w = rgb.shape[:2]
+    scale = min(input_w / w, input_h / h)
+    new_w, new_h = max(1, round(w * scale)), max(1, round(h * scale))
+    resized = np.asarray(PILImage.fromarray(rgb).resize((new_w, new_h), PILImage.BILINEAR))
+    pad_x = (input_w - new_w) // 2 if center else 0
+    pad_y = (input_h - new_h) // 2 if center else 0
+    out = np.zeros((input_h, input_w, 3), np.uint8)
+    out[pad_y:pad_y + new_h, pad_x:pad_x + new_w] = resized
+    # The exact scale per axis after rounding; use the mean (they differ by < 1 px over the image).
+    sx, sy = new_w / w, new_h / h
+    return out, Letterbox((sx + sy) / 2, pad_x, pad_y, input_w, input_h)
