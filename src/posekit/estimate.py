@@ -12,9 +12,13 @@ from posekit.render import draw_poses, save_png
 from posekit.types import Poses
 
 
-def predict_file(model, path: str | Path) -> tuple[Image, Poses]:
-    """Read ``path`` and return the image with its poses in original-image pixels."""
-    image = read_image(path)
+def predict_file(model, path: str | Path, full_resolution: bool = False) -> tuple[Image, Poses]:
+    """Read ``path`` and return the image with its poses in original-image pixels.
+
+    The image is decoded only as large as the model needs (JPEG DCT scaling) unless ``full_resolution``
+    (for drawing overlays on the original).
+    """
+    image = read_image(path, None if full_resolution else model.spec.input_size)
     return image, model.predict(image.rgb).scaled(image.scale)
 
 
@@ -51,7 +55,7 @@ def estimate_batch(model, paths: list[Path], out_dir: Path, fmt: str = "posenet"
     for path, stem in tqdm(list(zip(paths, _output_stems(paths), strict=True)), desc="estimate",
                            unit="img", disable=not progress or len(paths) < 2, leave=False):
         try:
-            image, poses = predict_file(model, path)
+            image, poses = predict_file(model, path, full_resolution=render)
         except PosekitError as err:
             result.failed.append((path, str(err)))
             continue
