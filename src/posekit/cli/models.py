@@ -19,6 +19,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     pp.set_defaults(func=run_pull)
     vp = msub.add_parser("verify", help="re-check the hashes of the cached package files")
     vp.set_defaults(func=run_verify)
+    ip = msub.add_parser("info", help="parameters, FLOPs, input size, schema and licence of a model")
+    ip.add_argument("name", metavar="NAME")
+    ip.add_argument("--json", action="store_true")
+    ip.set_defaults(func=run_info)
     ap = msub.add_parser("path", help="print the cache folder, or a model's ONNX file")
     ap.add_argument("name", nargs="?", metavar="NAME")
     ap.set_defaults(func=run_path)
@@ -93,4 +97,30 @@ def run_path(args: argparse.Namespace) -> int:
     from posekit.models.registry import get_spec, onnx_path
 
     print(onnx_path(get_spec(args.name)) if args.name else cache_dir())
+    return 0
+
+
+def run_info(args: argparse.Namespace) -> int:
+    from posekit.models.info import count_model
+    from posekit.models.registry import get_spec, onnx_path
+
+    spec = get_spec(args.name)
+    path = onnx_path(spec)
+    counts = count_model(path, (spec.input_size, spec.input_size))
+    info = {
+        "name": spec.name, "input_size": spec.input_size, "schema": spec.schema.name,
+        "keypoints": spec.schema.num_keypoints, "multi_person": spec.multi_person,
+        "params": counts["params"], "gflops": round(counts["flops"] / 1e9, 4), "flops_by_op": counts["by_op"],
+        "license": spec.license, "source": spec.source, "onnx": str(path), "summary": spec.summary,
+    }
+    if args.json:
+        print(json.dumps(info, indent=1))
+        return 0
+    print(f"{spec.name}: {spec.summary}")
+    print(f"  input      {spec.input_size}x{spec.input_size}, schema {spec.schema.name} "
+          f"({spec.schema.num_keypoints} keypoints), {'multi' if spec.multi_person else 'single'}-person")
+    print(f"  parameters {counts['params']:,} ({counts['params'] / 1e6:.2f} M)")
+    print(f"  FLOPs      {counts['flops'] / 1e9:.3f} G (2 x multiply-adds of conv / matmul layers)")
+    print(f"  licence    {spec.license}  source {spec.source}")
+    print(f"  onnx       {path}")
     return 0
