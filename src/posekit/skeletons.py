@@ -141,3 +141,40 @@ def get_schema(name: str) -> Schema:
         return SCHEMAS[name]
     except KeyError:
         raise PosekitError(f"unknown keypoint schema {name!r}; known: {', '.join(SCHEMAS)}") from None
+
+
+# Joints that are the same point under different names in different schemas. Everything else maps by
+# identical name. Documented approximations: LSP's "neck" is MPII's "upper_neck" (both annotate the base of
+# the head). Joints with no counterpart (COCO has no head top or neck, MPII and LSP have no face points,
+# only MPII has pelvis and thorax) are unavailable, never guessed from other joints.
+ALIASES: dict[str, str] = {"neck": "upper_neck", "upper_neck": "neck"}
+
+
+def joint_mapping(src: Schema, dst: Schema) -> list[int | None]:
+    """For each joint of ``dst``, its index in ``src`` (or None when ``src`` lacks it)."""
+    out: list[int | None] = []
+    for name in dst.keypoints:
+        if name in src.keypoints:
+            out.append(src.keypoints.index(name))
+        elif ALIASES.get(name) in src.keypoints:
+            out.append(src.keypoints.index(ALIASES[name]))
+        else:
+            out.append(None)
+    return out
+
+
+def convert_keypoints(xy, scores, src: Schema, dst: Schema):
+    """Re-index (..., K_src, 2) coordinates and (..., K_src) scores into ``dst``'s joints.
+
+    Joints ``src`` lacks get coordinates (0, 0) and score 0 (unavailable). Returns (xy, scores, available)
+    with ``available`` a (K_dst,) bool mask.
+    """
+    import numpy as np
+
+    xy, scores = np.asarray(xy, np.float32), np.asarray(scores, np.float32)
+    mapping = joint_mapping(src, dst)
+    available = np.array([m is not None for m in mapping])
+    idx = np.array([m if m is not None else 0 for m in mapping], dtype=np.intp)
+    out_xy = np.where(available[:, None], xy[..., idx, :], 0.0).astype(np.float32)
+    out_scores = np.where(available, scores[..., idx], 0.0).astype(np.float32)
+    return out_xy, out_scores, available
