@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from posekit.errors import PosekitError
+from posekit.skeletons import to_coco17
 from posekit.types import Poses
 
 
@@ -22,12 +23,11 @@ def coco_image_id(stem: str) -> int | str:
 def to_coco_results(poses: Poses, image_id: int | str) -> list[dict[str, Any]]:
     """COCO keypoint results, one dict per person, as pycocotools' ``loadRes`` reads them.
 
-    Poses in another schema must be mapped to COCO-17 first.
+    Poses in another schema are mapped through ``posekit.skeletons.to_coco17`` (joints that schema lacks are
+    written 0, 0, 0); a schema without a mapping raises PosekitError.
     """
     if poses.schema.name != "coco17":
-        raise PosekitError(
-            f"--format coco needs COCO-17 keypoints; schema {poses.schema.name} has no mapping"
-        )
+        poses = to_coco17(poses)
     out = []
     for i in range(len(poses)):
         kp = np.concatenate([poses.xy[i], poses.scores[i][:, None]], axis=1)
