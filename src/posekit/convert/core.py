@@ -68,6 +68,7 @@ def convert_tfjs(model_json: Path, out: Path | None = None,
     model = helper.make_model(onnx_graph, producer_name="posekit.convert",
                               opset_imports=[helper.make_opsetid("", OPSET)])
     model.ir_version = IR_VERSION
+    _fill_output_shapes(model)
     helper.set_model_props(model, {
         "tfjs_signature": json.dumps(graph.signature),
         "source_sha256": graph.sha256,
@@ -78,6 +79,18 @@ def convert_tfjs(model_json: Path, out: Path | None = None,
     if out is not None:
         save_atomic(model, Path(out))
     return model
+
+
+def _fill_output_shapes(model: onnx.ModelProto) -> None:
+    """Give outputs without a signature shape (or with overridden input shapes) an inferred shape."""
+    missing = [o.name for o in model.graph.output
+               if not o.type.tensor_type.HasField("shape") or not o.type.tensor_type.elem_type]
+    if not missing:
+        return
+    inferred = {o.name: o for o in onnx.shape_inference.infer_shapes(model).graph.output}
+    for out in model.graph.output:
+        if out.name in missing and inferred[out.name].type.tensor_type.HasField("shape"):
+            out.type.CopyFrom(inferred[out.name].type)
 
 
 def save_atomic(model: onnx.ModelProto, path: Path) -> None:
@@ -180,4 +193,5 @@ def _value_info(key: str, spec: dict, keep_shape: bool) -> onnx.ValueInfoProto:
     if keep_shape and dims is not None:
         shape = [int(d.get("size", -1)) if int(d.get("size", -1)) >= 0 else f"{key}_d{i}"
                  for i, d in enumerate(dims)]
-    return helper.make_tensor_value_info(key, onnx_type(spec.get("dtype", "DT_FLOAT")), shape)
+    elem = onnx_type(spec["dtype"]) if "dtype" in spec else onnx.TensorProto.UNDEFINED  # then inferred
+    return helper.make_tensor_value_info(key, elem, shape)

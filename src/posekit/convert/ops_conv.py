@@ -13,6 +13,7 @@ import numpy as np
 
 from posekit.convert.builder import Builder
 from posekit.convert.graph import Node
+from posekit.convert.ops_math import sigmoid_exact
 from posekit.errors import PosekitError
 
 
@@ -21,9 +22,17 @@ def _spatial(node: Node, key: str, fmt: str) -> list[int]:
     return values[1:3] if fmt == "NHWC" else values[2:4]
 
 
-def _padding(node: Node, fmt: str) -> dict[str, Any]:
-    """ONNX padding attrs for a TF padding attr (SAME / VALID / EXPLICIT)."""
+def _padding(node: Node, fmt: str, kernel: tuple[int, ...] | None = None) -> dict[str, Any]:
+    """ONNX padding attrs for a TF padding attr (SAME / VALID / EXPLICIT); ``kernel`` = (kh, kw)."""
     padding = node.attr_str("padding", "VALID")
+    dilations = _spatial(node, "dilations", fmt)
+    if padding == "SAME" and dilations != [1, 1]:
+        # onnxruntime rejects auto_pad with dilation; with stride 1 the SAME pads are static.
+        if _spatial(node, "strides", fmt) != [1, 1] or kernel is None:
+            raise PosekitError(f"node {node.name} ({node.op}): SAME padding with dilation > 1 needs stride 1 "
+                               "and a constant filter")
+        total = [(k - 1) * d for k, d in zip(kernel, dilations, strict=True)]
+        return {"pads": [total[0] // 2, total[1] // 2, total[0] - total[0] // 2, total[1] - total[1] // 2]}
     if padding == "SAME":
         return {"auto_pad": "SAME_UPPER"}
     if padding == "VALID":
@@ -46,7 +55,7 @@ def _activation(b: Builder, y: str, act: str, node: Node, alpha_ref: str | None)
     if act == "Elu":
         return b.op("Elu", [y], name=name)
     if act == "Sigmoid":
-        return b.op("Sigmoid", [y], name=name)
+        return sigmoid_exact(b, y, name)
     if act == "Tanh":
         return b.op("Tanh", [y], name=name)
     if act == "LeakyRelu":
@@ -87,10 +96,11 @@ def _conv(b: Builder, node: Node, depthwise: bool) -> list[str]:
     filt = b.value(node.inputs[1])
     if filt is None and depthwise:
         raise PosekitError(f"node {node.name} ({node.op}): depthwise filter must be a constant")
+    kernel = tuple(filt.shape[:2]) if filt is not None else None
     attrs: dict[str, Any] = {
         "strides": _spatial(node, "strides", fmt),
         "dilations": _spatial(node, "dilations", fmt),
-        **_padding(node, fmt),
+        **_padding(node, fmt, kernel),
     }
     w: np.ndarray | None = None
     if filt is not None:

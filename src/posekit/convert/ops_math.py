@@ -12,7 +12,7 @@ from posekit.convert.graph import TF_DTYPES, Node
 from posekit.errors import PosekitError
 
 _UNARY = {
-    "Abs": "Abs", "Exp": "Exp", "Sqrt": "Sqrt", "Sigmoid": "Sigmoid", "Relu": "Relu",
+    "Abs": "Abs", "Exp": "Exp", "Sqrt": "Sqrt", "Relu": "Relu",
     "Reciprocal": "Reciprocal", "Neg": "Neg", "Floor": "Floor", "Ceil": "Ceil", "Log": "Log",
     "Tanh": "Tanh", "Elu": "Elu",
     "LogicalNot": "Not", "Identity": "Identity",
@@ -49,6 +49,18 @@ def binary(b: Builder, node: Node) -> list[str]:
 def not_equal(b: Builder, node: Node) -> list[str]:
     eq = b.op("Equal", [b.tensor(node.inputs[0]), b.tensor(node.inputs[1])])
     return [b.op("Not", [eq], name=node.name)]
+
+
+def sigmoid_exact(b: Builder, x: str, name: str | None) -> str:
+    """``1 / (1 + exp(-x))`` as TF.js computes it. onnxruntime's Sigmoid kernel is a fast approximation
+    whose tail is off in relative terms (sigmoid(-26) gives 0, not 4.7e-12), which matters for
+    confidence outputs such as BlazePose's ``output_poseflag`` that sit deep in the tail."""
+    denominator = b.op("Add", [b.op("Exp", [b.op("Neg", [x])]), b.const(np.float32(1), "one_f")])
+    return b.op("Reciprocal", [denominator], name=name)
+
+
+def sigmoid(b: Builder, node: Node) -> list[str]:
+    return [sigmoid_exact(b, b.tensor(node.inputs[0]), node.name)]
 
 
 def relu6(b: Builder, node: Node) -> list[str]:
@@ -114,6 +126,8 @@ def select(b: Builder, node: Node) -> list[str]:
         extra = b.op("Reshape", [extra, b.ints([1], "one_i64")])
         ones = b.op("ConstantOfShape", [extra], value=numpy_helper.from_array(np.array([1], np.int64)))
         cond = b.op("Reshape", [cond, b.op("Concat", [cond_shape, ones], axis=0)])
+        # A no-op Reshape to x's shape keeps the output rank visible to ONNX shape inference.
+        return [b.op("Reshape", [b.op("Where", [cond, x, y]), b.op("Shape", [x])], name=node.name)]
     return [b.op("Where", [cond, x, y], name=node.name)]
 
 
@@ -125,7 +139,11 @@ def reduce(b: Builder, node: Node) -> list[str]:
     if axes is not None and axes.size == 0:  # TF reduces nothing; ONNX would reduce everything
         return [b.op("Identity", [x], name=node.name)]
     if axes_as_input:
-        return [b.op(onnx_op, [x, b.int64(node.inputs[1])], name=node.name, keepdims=keep)]
+        if axes is not None:  # TF allows a scalar; ONNX wants a vector
+            axes_name = b.ints([int(v) for v in axes.reshape(-1)], "axes")
+        else:
+            axes_name = b.op("Reshape", [b.int64(node.inputs[1]), b.ints([-1], "minus_one")])
+        return [b.op(onnx_op, [x, axes_name], name=node.name, keepdims=keep)]
     if axes is None:
         raise PosekitError(f"node {node.name} ({node.op}): reduction axes must be constant")
     return [b.op(onnx_op, [x], name=node.name, keepdims=keep, axes=[int(a) for a in axes.reshape(-1)])]
@@ -154,6 +172,7 @@ OPS: dict[str, Callable[[Builder, Node], list[str]]] = {
     **{op: binary for op in _BINARY},
     **{op: reduce for op in _REDUCE},
     "NotEqual": not_equal,
+    "Sigmoid": sigmoid,
     "Relu6": relu6,
     "LeakyRelu": leaky_relu,
     "Rsqrt": rsqrt,
