@@ -29,12 +29,17 @@ def bench_model(model, image_path: Path, runs: int = 50, warmup: int = 5) -> dic
     from posekit.images import read_image
 
     image = read_image(image_path)
-    tensor, _ = model.preprocess(image.rgb)
-    session = _time(lambda: model.infer(tensor), runs, warmup)
+    if hasattr(model, "stage_feeds"):  # two-stage models: every session one predict runs, on its inputs
+        feeds = model.stage_feeds(image.rgb)
+        session = _time(lambda: [runner.run(f) for runner, f in feeds], runs, warmup)
+    else:
+        tensor, _ = model.preprocess(image.rgb)
+        session = _time(lambda: model.infer(tensor), runs, warmup)
     pipeline = _time(lambda: predict_file(model, image_path), runs, warmup)
     s_med, p_med = float(np.median(session)), float(np.median(pipeline))
     return {
         "model": model.spec.name,
+        "input_size": getattr(model, "resolution", model.spec.input_size),
         "threads": model.runner.threads,
         "image": str(image_path),
         "image_size": list(image.size),

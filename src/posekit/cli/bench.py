@@ -14,6 +14,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--runs", type=int, default=50)
     p.add_argument("--warmup", type=int, default=5)
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    from posekit.cli.estimate import add_model_options
+
+    add_model_options(p)
     p.set_defaults(func=run)
 
 
@@ -28,12 +31,15 @@ def run(args: argparse.Namespace) -> int:
     if args.runs < 1:
         raise PosekitError(f"--runs {args.runs}: give at least 1")
     image = Path(args.image) if args.image else sample_image()
-    model = load_model(args.model or DEFAULT_MODEL, threads=args.threads)
+    from posekit.cli.estimate import model_options
+
+    model = load_model(args.model or DEFAULT_MODEL, threads=args.threads, **model_options(args))
     r = bench_model(model, image, runs=args.runs, warmup=args.warmup)
     if args.json:
         print(json.dumps(r))
         return 0
-    print(f"{r['model']} on {r['image']} ({r['image_size'][0]}x{r['image_size'][1]}), "
+    print(f"{r['model']} ({r['input_size']} px input) on {r['image']} "
+          f"({r['image_size'][0]}x{r['image_size'][1]}), "
           f"{r['threads']} thread(s), {r['runs']} runs, onnxruntime {r['onnxruntime']}")
     print(f"  session : median {r['session_ms_median']:.2f} ms  p90 {r['session_ms_p90']:.2f} ms  "
           f"{r['session_images_per_s']:.1f} img/s")

@@ -16,8 +16,36 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--min-score", type=float, default=0.25, help="drop people whose pose score is lower")
     p.add_argument("--threads", type=int, default=None, help="onnxruntime threads (default: all cores)")
     p.add_argument("--no-render", action="store_true", help="do not write overlay PNGs")
+    td = p.add_argument_group("top-down multi-person")
+    td.add_argument("--mode", choices=("whole", "topdown"), default="whole",
+                    help="whole: the model runs once on the whole image; topdown: a detector finds "
+                         "people and --model (one person, default movenet-thunder) runs on each crop")
+    td.add_argument("--detector", default="movenet-multipose", help="topdown person detector: "
+                    "movenet-multipose or blazepose-detector")
+    td.add_argument("--margin", type=float, default=0.25, help="topdown: enlarge each box by this fraction")
+    add_model_options(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
+
+
+def add_model_options(p: argparse.ArgumentParser) -> None:
+    """Family options; left out, each model uses its own default (PoseNet: 385, 10, 20, 0.5)."""
+    g = p.add_argument_group("model options (PoseNet; --max-poses also BlazePose)")
+    g.add_argument("--resolution", type=int, default=None,
+                   help="PoseNet input side, (size - 1) divisible by 16: 257, 353, 385 (default), 513")
+    g.add_argument("--output-stride", type=int, default=None, help="PoseNet output stride: 16 (the only one)")
+    g.add_argument("--max-poses", type=int, default=None, help="most people to return")
+    g.add_argument("--nms-radius", type=float, default=None,
+                   help="PoseNet: a part within this many input pixels of the same part of a found person is "
+                        "not a new person (default 20)")
+    g.add_argument("--min-part-score", type=float, default=None,
+                   help="PoseNet multi-pose: least score of a part that starts a person (default 0.5)")
+
+
+def model_options(args: argparse.Namespace) -> dict:
+    """The family options the user gave (the rest stay at the family's defaults)."""
+    names = ("resolution", "output_stride", "max_poses", "nms_radius", "min_part_score")
+    return {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -31,7 +59,14 @@ def run(args: argparse.Namespace) -> int:
     paths = find_images(args.inputs)
     if not paths:
         raise PosekitError(f"no images found in {' '.join(args.inputs)}; pass image files or folders")
-    model = load_model(args.model or DEFAULT_MODEL, threads=args.threads, min_score=args.min_score)
+    if args.mode == "topdown":
+        from posekit.models.topdown import load_topdown
+
+        model = load_topdown(args.model or "movenet-thunder", args.detector, args.margin, args.threads,
+                             args.min_score, **model_options(args))
+    else:
+        model = load_model(args.model or DEFAULT_MODEL, threads=args.threads, min_score=args.min_score,
+                           **model_options(args))
     out = Path(args.out)
     result = estimate_batch(model, paths, out, fmt=args.format, render=not args.no_render,
                             progress=not args.quiet)

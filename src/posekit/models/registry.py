@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 
 from posekit.errors import PosekitError
-from posekit.models import movenet
+from posekit.models import blazepose, efficientpose, movenet, posenet
 from posekit.models.runner import Runner
 from posekit.models.spec import ModelSpec
 
-MODELS: dict[str, ModelSpec] = {s.name: s for s in movenet.SPECS}
-FAMILIES = {"movenet": movenet.MoveNet}
+MODELS: dict[str, ModelSpec] = {
+    s.name: s for s in (*movenet.SPECS, *posenet.SPECS, *efficientpose.SPECS, *blazepose.SPECS)
+}
+FAMILIES = {
+    "movenet": movenet.MoveNet,
+    "posenet": posenet.PoseNet,
+    "efficientpose": efficientpose.EfficientPose,
+    "blazepose": blazepose.BlazePose,
+}
 DEFAULT_MODEL = "movenet-multipose"
 
 
@@ -42,5 +50,15 @@ def load_model(name_or_path: str | Path, threads: int | None = None, **options):
             f"{path}: this ONNX file has no posekit metadata; export it with `posekit train export`"
         )
     spec = get_spec(str(name_or_path))
-    runner = Runner(onnx_path(spec), threads=threads)
-    return FAMILIES[spec.family](spec, runner, **options)
+    family = FAMILIES[spec.family]
+    accepted = set(inspect.signature(family.__init__).parameters) - {"self", "spec", "runner"}
+    unknown = sorted(set(options) - accepted)
+    if unknown:
+        def flags(names: list[str]) -> str:
+            return ", ".join("--" + k.replace("_", "-") for k in names) or "no options"
+
+        raise PosekitError(f"model {spec.name} does not take {flags(unknown)}; "
+                           f"it takes {flags(sorted(accepted))}")
+    if hasattr(family, "load"):  # families with their own graphs / several sessions
+        return family.load(spec, threads=threads, **options)
+    return family(spec, Runner(onnx_path(spec), threads=threads), **options)

@@ -1,0 +1,160 @@
+"""BlazePose detector decoding and the landmark ROI (pure numpy), after MediaPipe's pose_detection graph.
+
+- ``ssd_anchors``: SsdAnchorsCalculator with fixed_anchor_size (anchor w = h = 1, only centres matter).
+- ``decode_detections``: TensorsToDetectionsCalculator (box x, y, w, h then 4 keypoints, scale 224).
+- ``weighted_nms``: NonMaxSuppressionCalculator with algorithm WEIGHTED, overlap IoU.
+- ``alignment_roi`` + ``Roi``: AlignmentPointsRectsCalculator (hip centre -> full-body circle point, target
+  angle 90 degrees) and RectTransformationCalculator (scale 1.25, square_long), and the crop / landmark
+  projection transform of that rotated square.
+
+Normalised coordinates are fractions of the detector input (x, y in 0..1); pixels are continuous (pixel i
+covers [i, i + 1)).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+# mediapipe/modules/pose_detection/pose_detection_cpu.pbtxt
+POSE_DETECTION_STRIDES = (8, 16, 32, 32, 32)
+DETECTOR_INPUT = 224
+
+
+def ssd_anchors(input_size: int = DETECTOR_INPUT, strides: tuple[int, ...] = POSE_DETECTION_STRIDES,
+                anchors_per_layer: int = 2, offset: float = 0.5) -> NDArray[np.float32]:
+    """Anchor centres (A, 2), x then y in 0..1, in the detector's output order.
+
+    Layers sharing a stride are merged into one grid with their anchors interleaved per cell; each layer has
+    ``anchors_per_layer`` anchors (aspect ratio 1.0 plus the interpolated scale). With the pose_detection
+    options this gives 28*28*2 + 14*14*2 + 7*7*6 = 2254 anchors.
+    """
+    out = []
+    layer = 0
+    while layer < len(strides):
+        last = layer
+        while last < len(strides) and strides[last] == strides[layer]:
+            last += 1
+        n = anchors_per_layer * (last - layer)
+        cells = math.ceil(input_size / strides[layer])
+        centres = (np.arange(cells, dtype=np.float64) + offset) / cells
+        ys, xs = np.meshgrid(centres, centres, indexing="ij")
+        grid = np.stack([xs, ys], axis=-1).reshape(-1, 1, 2)
+        out.append(np.repeat(grid, n, axis=1).reshape(-1, 2))
+        layer = last
+    return np.concatenate(out).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class Detections:
+    """n detections: scores (n,), boxes (n, 4) x1, y1, x2, y2 and keypoints (n, 4, 2), normalised."""
+
+    scores: NDArray[np.float32]
+    boxes: NDArray[np.float32]
+    keypoints: NDArray[np.float32]
+
+    def __len__(self) -> int:
+        return int(self.scores.shape[0])
+
+
+def decode_detections(raw: NDArray[np.floating], anchors: NDArray[np.floating], min_score: float = 0.5,
+                      input_size: int = DETECTOR_INPUT) -> Detections:
+    """Detector rows (A, 13) = logit, then x, y, w, h, 4 x (x, y) offsets in input pixels -> Detections.
+
+    Scores are sigmoid(logit clipped to +-100); rows scoring below ``min_score`` are dropped.
+    """
+    raw = np.asarray(raw, np.float64).reshape(len(anchors), 13)
+    scores = 1.0 / (1.0 + np.exp(-np.clip(raw[:, 0], -100.0, 100.0)))
+    keep = scores >= min_score
+    reg, anc = raw[keep, 1:] / input_size, np.asarray(anchors, np.float64)[keep]
+    centre, size = reg[:, 0:2] + anc, reg[:, 2:4]
+    boxes = np.concatenate([centre - size / 2, centre + size / 2], axis=1)
+    kps = reg[:, 4:12].reshape(-1, 4, 2) + anc[:, None, :]
+    return Detections(scores[keep].astype(np.float32), boxes.astype(np.float32), kps.astype(np.float32))
+
+
+def iou(box: NDArray[np.floating], boxes: NDArray[np.floating]) -> NDArray[np.float64]:
+    """Intersection over union of one box (4,) with boxes (n, 4), both x1, y1, x2, y2."""
+    lo = np.maximum(box[:2], boxes[:, :2])
+    hi = np.minimum(box[2:], boxes[:, 2:])
+    inter = np.prod(np.clip(hi - lo, 0, None), axis=1)
+    area = np.prod(box[2:] - box[:2])
+    areas = np.prod(boxes[:, 2:] - boxes[:, :2], axis=1)
+    union = area + areas - inter
+    return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
+
+
+def weighted_nms(dets: Detections, iou_threshold: float = 0.3,
+                 max_detections: int | None = None) -> Detections:
+    """MediaPipe's weighted NMS: the best remaining detection absorbs every one overlapping it by more than
+    ``iou_threshold``; its box and keypoints become their score-weighted mean, its score stays its own."""
+    order = np.argsort(-dets.scores, kind="stable")
+    remaining = list(order)
+    scores, boxes, kps = [], [], []
+    while remaining and (max_detections is None or len(scores) < max_detections):
+        top = remaining[0]
+        overlap = iou(dets.boxes[top], dets.boxes[remaining]) > iou_threshold
+        overlap[0] = True
+        group = np.array(remaining)[overlap]
+        w = dets.scores[group].astype(np.float64)
+        boxes.append((dets.boxes[group] * w[:, None]).sum(0) / w.sum())
+        kps.append((dets.keypoints[group] * w[:, None, None]).sum(0) / w.sum())
+        scores.append(dets.scores[top])
+        remaining = [r for r, o in zip(remaining, overlap, strict=True) if not o]
+    if not scores:
+        return Detections(np.zeros(0, np.float32), np.zeros((0, 4), np.float32),
+                          np.zeros((0, 4, 2), np.float32))
+    return Detections(np.array(scores, np.float32), np.array(boxes, np.float32), np.array(kps, np.float32))
+
+
+@dataclass(frozen=True)
+class Roi:
+    """A rotated square in image pixels: centre (cx, cy), side ``size``, ``angle`` radians (positive turns
+    the crop's x axis towards the image's +y, i.e. clockwise on screen)."""
+
+    cx: float
+    cy: float
+    size: float
+    angle: float
+
+    def crop_to_image(self, crop_size: int) -> NDArray[np.float64]:
+        """(2, 3) affine matrix: continuous crop pixel (u, v) in a crop_size square -> image pixel (x, y)."""
+        c, s = math.cos(self.angle), math.sin(self.angle)
+        rot = np.array([[c, -s], [s, c]])
+        scale = self.size / crop_size
+        shift = np.array([self.cx, self.cy]) - rot @ np.array([self.size / 2, self.size / 2])
+        return np.concatenate([rot * scale, shift[:, None]], axis=1)
+
+    def to_image(self, uv: NDArray[np.floating], crop_size: int) -> NDArray[np.float32]:
+        """(..., 2) crop pixels -> (..., 2) image pixels."""
+        m = self.crop_to_image(crop_size)
+        return (np.asarray(uv, np.float64) @ m[:, :2].T + m[:, 2]).astype(np.float32)
+
+    def to_crop(self, xy: NDArray[np.floating], crop_size: int) -> NDArray[np.float32]:
+        """(..., 2) image pixels -> (..., 2) crop pixels (the inverse of ``to_image``)."""
+        m = self.crop_to_image(crop_size)
+        return ((np.asarray(xy, np.float64) - m[:, 2]) @ np.linalg.inv(m[:, :2]).T).astype(np.float32)
+
+    def bounds(self) -> NDArray[np.float32]:
+        """Axis-aligned box (4,) x1, y1, x2, y2 around the rotated square, in image pixels."""
+        corners = self.to_image(np.array([[0, 0], [1, 0], [1, 1], [0, 1]], np.float64), 1)
+        return np.concatenate([corners.min(0), corners.max(0)]).astype(np.float32)
+
+
+def normalize_radians(angle: float) -> float:
+    """``angle`` wrapped into [-pi, pi)."""
+    return angle - 2 * math.pi * math.floor((angle + math.pi) / (2 * math.pi))
+
+
+def alignment_roi(centre: NDArray[np.floating], edge: NDArray[np.floating], scale: float = 1.25,
+                  target_angle: float = math.pi / 2) -> Roi:
+    """The landmark ROI from two detector keypoints in image pixels: ``centre`` (hip centre) and ``edge``
+    (the full-body circle point). Side = 2 |edge - centre| * scale; the rotation turns the centre -> edge
+    direction to ``target_angle`` (90 degrees: straight up), so an upright person gets angle 0."""
+    (x0, y0), (x1, y1) = np.asarray(centre, np.float64), np.asarray(edge, np.float64)
+    size = 2.0 * math.hypot(x1 - x0, y1 - y0) * scale
+    angle = normalize_radians(target_angle - math.atan2(-(y1 - y0), x1 - x0))
+    return Roi(float(x0), float(y0), float(size), float(angle))
