@@ -1,0 +1,74 @@
+"""Checkpoints: everything needed to resume a run exactly, written atomically.
+
+A checkpoint is a dict saved with torch.save: format, model_config (see `models.config_to_dict`), schema
+name, codec (input_size, heatmap_size, sigma), mean/std, train_config, epoch (epochs completed), model /
+optimizer / scheduler / scaler state dicts, rng (python, numpy, torch, cuda) and history (one dict per epoch).
+The data loader needs no state of its own: its draws depend only on (seed, epoch, index).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from posekit.errors import PosekitError
+
+FORMAT = "posekit-train-1"
+
+
+def rng_state() -> dict[str, Any]:
+    """The python, numpy and torch (CPU and CUDA) random states."""
+    return {
+        "python": random.getstate(),
+        "numpy": np.random.get_state(),
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+    }
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if state.get("cuda") and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def save_checkpoint(path: str | Path, checkpoint: dict[str, Any]) -> None:
+    """torch.save to a temporary file in the same folder, then os.replace (never a half-written file)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save({"format": FORMAT, **checkpoint}, f)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """A checkpoint dict; a run folder means its ``last.pt``."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "last.pt"
+    if not path.is_file():
+        raise PosekitError(
+            f"{path}: no checkpoint there; pass a run folder or a .pt file written by posekit train"
+        )
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as err:  # torch raises many types for a corrupt file
+        raise PosekitError(
+            f"{path}: not a readable checkpoint ({type(err).__name__}); re-run training"
+        ) from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+        raise PosekitError(f"{path}: not a posekit training checkpoint (format {FORMAT} expected)")
+    return ckpt

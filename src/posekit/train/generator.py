@@ -1,0 +1,157 @@
+"""Training data: one item per annotated person (crop, augment, heatmap targets) and its torch DataLoader.
+
+Every random draw of an item comes from ``numpy.random.default_rng((seed, epoch, index))`` and the order
+of an epoch from a torch Generator seeded with (seed, epoch), so an epoch's batches depend only on
+(seed, epoch): the same with any num_workers and after a resume.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from numpy.typing import NDArray
+from PIL import Image
+
+from posekit.datasets.sample import Sample
+from posekit.errors import PosekitError
+from posekit.skeletons import Schema
+from posekit.train.augment import (
+    NO_AUGMENT,
+    AugmentConfig,
+    keypoint_box,
+    photometric,
+    random_matrix,
+    transform_points,
+    warp_image,
+)
+from posekit.train.targets import HeatmapCodec
+
+# Input normalisation: RGB in [0, 1], then (x - mean) / std (ImageNet statistics).
+MEAN = (0.485, 0.456, 0.406)
+STD = (0.229, 0.224, 0.225)
+
+
+@dataclass(frozen=True)
+class PersonRef:
+    """Where one training person lives: sample index, person index, and its crop box (4,) in pixels."""
+
+    sample: int
+    person: int
+    box: tuple[float, float, float, float]
+
+
+def index_persons(samples: Sequence[Sample]) -> tuple[list[PersonRef], list[str]]:
+    """Every usable person of the samples, and one line per skipped one (no box and no labelled keypoint)."""
+    refs, skipped = [], []
+    for si, s in enumerate(samples):
+        for pi, p in enumerate(s.persons):
+            box = p.box if p.box is not None else keypoint_box(p.keypoints, p.labelled)
+            if box is None or not np.isfinite(box).all() or box[2] <= box[0] and box[3] <= box[1]:
+                skipped.append(
+                    f"{s.image_path or s.image_id}: person {pi} has no box and no labelled keypoint"
+                )
+                continue
+            refs.append(PersonRef(si, pi, tuple(float(v) for v in box)))
+    return refs, skipped
+
+
+class PersonDataset(torch.utils.data.Dataset):
+    """Person crops with Gaussian heatmap targets.
+
+    Items are indexed by (epoch, index) pairs (see `EpochSampler`) and are dicts of tensors:
+    image (3, H, W) float32 normalised with MEAN/STD; heatmaps (K, h, w) float32; weights (K,) float32
+    (0 = unlabelled or off the map); keypoints (K, 2) float32 in input pixels; labelled (K,) bool.
+    """
+
+    def __init__(
+        self,
+        samples: Sequence[Sample],
+        codec: HeatmapCodec,
+        augment: AugmentConfig | None = None,
+        seed: int = 0,
+    ) -> None:
+        if not samples:
+            raise PosekitError("no samples to train on: check the --data path")
+        self.samples = list(samples)
+        self.schema: Schema = self.samples[0].schema
+        self.codec = codec
+        self.augment = augment or NO_AUGMENT
+        self.seed = seed
+        self.refs, self.skipped = index_persons(self.samples)
+        self.flip_perm = np.asarray(self.schema.flip_permutation())
+
+    def __len__(self) -> int:
+        return len(self.refs)
+
+    def load(self, epoch: int, index: int) -> dict[str, NDArray]:
+        """The numpy item for (epoch, index); see the class docstring."""
+        ref = self.refs[index]
+        sample = self.samples[ref.sample]
+        person = sample.persons[ref.person]
+        rng = np.random.default_rng((self.seed, epoch, index))
+        m, flipped = random_matrix(rng, np.asarray(ref.box), self.codec.input_size, self.augment)
+        try:
+            with Image.open(sample.image_path) as im:
+                crop = warp_image(im.convert("RGB"), m, self.codec.input_size)
+        except OSError as err:
+            raise PosekitError(
+                f"{sample.image_path}: cannot read the image ({err}); fix or drop it"
+            ) from None
+        pixels = photometric(rng, np.asarray(crop), self.augment)
+        xy = transform_points(person.keypoints, m)
+        labelled = person.labelled.copy()
+        if flipped:
+            xy, labelled = xy[self.flip_perm], labelled[self.flip_perm]
+        heatmaps, weights = self.codec.encode(xy, labelled)
+        image = (pixels / 255.0 - np.asarray(MEAN, np.float32)) / np.asarray(STD, np.float32)
+        return {
+            "image": np.ascontiguousarray(image.transpose(2, 0, 1), dtype=np.float32),
+            "heatmaps": heatmaps,
+            "weights": weights,
+            "keypoints": xy,
+            "labelled": labelled,
+        }
+
+    def __getitem__(self, key: tuple[int, int]) -> dict[str, torch.Tensor]:
+        epoch, index = key
+        return {k: torch.from_numpy(np.asarray(v)) for k, v in self.load(epoch, index).items()}
+
+
+class EpochSampler(torch.utils.data.Sampler):
+    """Yields (epoch, index) pairs: a shuffled (or ordered) pass whose order depends only on (seed, epoch)."""
+
+    def __init__(self, n: int, shuffle: bool, seed: int = 0) -> None:
+        self.n, self.shuffle, self.seed, self.epoch = n, shuffle, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        if self.shuffle:
+            g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+            order = torch.randperm(self.n, generator=g).tolist()
+        else:
+            order = list(range(self.n))
+        return iter((self.epoch, i) for i in order)
+
+
+def make_loader(
+    dataset: PersonDataset,
+    batch_size: int,
+    shuffle: bool,
+    num_workers: int = 0,
+    prefetch_factor: int = 2,
+    drop_last: bool = False,
+) -> torch.utils.data.DataLoader:
+    """A DataLoader over (epoch, index) pairs; call ``loader.sampler.set_epoch(e)`` before each epoch."""
+    sampler = EpochSampler(len(dataset), shuffle, dataset.seed)
+    extra = {"prefetch_factor": prefetch_factor, "persistent_workers": True} if num_workers > 0 else {}
+    return torch.utils.data.DataLoader(
+        dataset, batch_size=batch_size, sampler=sampler, num_workers=num_workers, drop_last=drop_last, **extra
+    )

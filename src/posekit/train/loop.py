@@ -1,0 +1,292 @@
+"""The training loop: Adam + per-step cosine schedule, intermediate supervision, PCK@0.2 validation, CSV log,
+PNG curves and an atomic checkpoint every epoch, with exact resume.
+
+Loss: for every supervised stage, the mean over (batch, keypoint, pixel) of w_k * (pred - target)^2 with
+w_k = 0 for unlabelled / off-map keypoints; stage losses are summed.
+
+Validation PCK@0.2 is measured in the un-augmented crop (a similarity transform of the image, so the
+normalised distances equal those in image pixels): a keypoint counts when labelled, and is correct when
+``||pred - gt|| <= 0.2 * torso``, torso = ||right_shoulder - left_hip|| of the ground truth (the diagonal
+`posekit.metrics.pck` uses for LSP). When the schema lacks those joints or either is unlabelled, the size is
+the longer side of the box around the labelled ground-truth keypoints instead (bbox-normalised).
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import random
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from numpy.typing import NDArray
+from tqdm import tqdm
+
+from posekit.datasets.sample import Sample
+from posekit.errors import PosekitError
+from posekit.skeletons import Schema
+from posekit.train.augment import AugmentConfig
+from posekit.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from posekit.train.flops import count_flops, count_parameters
+from posekit.train.generator import MEAN, STD, PersonDataset, make_loader
+from posekit.train.models import config_from_dict, config_to_dict, create_model, get_config
+from posekit.train.plot import plot_curves
+from posekit.train.targets import HeatmapCodec
+
+LOG_FIELDS = ("epoch", "train_loss", "val_loss", "val_pck", "lr", "train_images", "val_images", "seconds")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """model: a name from `posekit.train.models`; sigma: heatmap Gaussian in heatmap pixels (None: 2 px at
+    64x64, scaled with the heatmap width); threads: torch CPU threads (None: leave torch's default)."""
+
+    model: str = "hourglass-s"
+    epochs: int = 10
+    batch_size: int = 32
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    sigma: float | None = None
+    seed: int = 0
+    num_workers: int = 0
+    threads: int | None = None
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
+        d = dict(d)
+        aug = dict(d.pop("augment"))
+        for key in ("scale", "enlarge"):
+            aug[key] = tuple(aug[key])
+        return cls(**d, augment=AugmentConfig(**aug))
+
+
+def heatmap_loss(
+    outputs: Sequence[torch.Tensor], targets: torch.Tensor, weights: torch.Tensor
+) -> torch.Tensor:
+    """Sum over stages of mean weighted squared error. outputs: stages of (B, K, h, w); weights: (B, K)."""
+    w = weights[:, :, None, None]
+    return sum(((o.float() - targets) ** 2 * w).mean() for o in outputs)
+
+
+def pck_hits(
+    pred: NDArray[np.floating],
+    gt: NDArray[np.floating],
+    labelled: NDArray[np.bool_],
+    schema: Schema,
+    alpha: float = 0.2,
+) -> tuple[int, int]:
+    """(correct, counted) keypoints for PCK@alpha; pred, gt (N, K, 2) px; labelled (N, K). See module doc."""
+    gt = np.asarray(gt, np.float64)
+    labelled = np.asarray(labelled, bool)
+    size = np.full(len(gt), np.nan)
+    if "right_shoulder" in schema.keypoints and "left_hip" in schema.keypoints:
+        a, b = schema.index("right_shoulder"), schema.index("left_hip")
+        ok = labelled[:, a] & labelled[:, b]
+        size[ok] = np.linalg.norm(gt[ok, a] - gt[ok, b], axis=1)
+    for i in np.flatnonzero(~(size > 0)):
+        pts = gt[i][labelled[i]]
+        size[i] = (pts.max(axis=0) - pts.min(axis=0)).max() if len(pts) else np.nan
+    count = labelled & (size[:, None] > 0)
+    dist = np.linalg.norm(np.asarray(pred, np.float64) - gt, axis=2)
+    with np.errstate(invalid="ignore"):
+        hit = dist <= alpha * size[:, None]
+    return int((hit & count).sum()), int(count.sum())
+
+
+def evaluate(
+    model: torch.nn.Module,
+    loader: torch.utils.data.DataLoader,
+    codec: HeatmapCodec,
+    schema: Schema,
+    device: torch.device,
+    epoch: int = 0,
+) -> tuple[float, float, NDArray[np.float32]]:
+    """Validation loss, PCK@0.2 (fraction) and predictions (N, K, 2) in crop pixels, over the loader."""
+    model.eval()
+    loader.sampler.set_epoch(epoch)
+    total, batches, hits, counted, preds = 0.0, 0, 0, 0, []
+    with torch.no_grad():
+        for batch in tqdm(loader, desc="val", unit="batch", leave=False, disable=None):
+            outputs = model(batch["image"].to(device))
+            total += float(
+                heatmap_loss(outputs[-1:], batch["heatmaps"].to(device), batch["weights"].to(device))
+            )
+            batches += 1
+            xy, _ = codec.decode(outputs[-1].float().cpu().numpy())
+            h, c = pck_hits(xy, batch["keypoints"].numpy(), batch["labelled"].numpy(), schema)
+            hits, counted = hits + h, counted + c
+            preds.append(xy)
+    model.train()
+    pck = hits / counted if counted else float("nan")
+    return total / max(batches, 1), pck, np.concatenate(preds) if preds else np.zeros((0, 0, 2), np.float32)
+
+
+def _write_csv(path: Path, history: list[dict[str, Any]]) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    with os.fdopen(fd, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=LOG_FIELDS)
+        writer.writeheader()
+        for row in history:
+            writer.writerow({k: row.get(k) for k in LOG_FIELDS})
+    os.replace(tmp, path)
+
+
+def default_sigma(heatmap_size: tuple[int, int]) -> float:
+    """2 px at 64x64, proportionally smaller or larger for other heatmap widths."""
+    return 2.0 * heatmap_size[1] / 64.0
+
+
+def train(
+    config: TrainConfig,
+    train_samples: Sequence[Sample],
+    val_samples: Sequence[Sample],
+    out_dir: str | Path,
+    resume: bool = False,
+    stop_after_epoch: int | None = None,
+    log: Callable[[str], None] = lambda s: print(s, file=sys.stderr),
+) -> list[dict[str, Any]]:
+    """Train (or resume) a heatmap model; returns the per-epoch history (also in ``out_dir/log.csv``).
+
+    out_dir receives last.pt (every epoch), best.pt (best val PCK), log.csv and curves.png.
+    resume: continue from ``out_dir/last.pt`` with its stored config (config.epochs may extend the run,
+    which changes the cosine schedule from then on). stop_after_epoch: stop once that many epochs are done
+    (as if killed), for tests and time-boxed runs.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    ckpt = None
+    if resume:
+        ckpt = load_checkpoint(out / "last.pt")
+        stored = TrainConfig.from_dict(ckpt["train_config"])
+        config = replace(stored, epochs=config.epochs, num_workers=config.num_workers, threads=config.threads)
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    use_amp = device.type == "cuda"
+
+    model_cfg = config_from_dict(ckpt["model_config"]) if ckpt else get_config(config.model)
+    sigma = config.sigma if config.sigma is not None else default_sigma(model_cfg.output_size)
+    codec = HeatmapCodec(model_cfg.input_size, model_cfg.output_size, sigma)
+    if not ckpt:
+        random.seed(config.seed)
+        np.random.seed(config.seed)
+        torch.manual_seed(config.seed)
+    train_set = PersonDataset(train_samples, codec, config.augment, seed=config.seed)
+    val_set = PersonDataset(val_samples, codec, None, seed=config.seed)
+    schema = train_set.schema
+    if val_set.schema.name != schema.name:
+        raise PosekitError(
+            f"validation schema {val_set.schema.name} differs from training schema {schema.name}"
+        )
+    for line in train_set.skipped + val_set.skipped:
+        log(f"skipped: {line}")
+    train_loader = make_loader(train_set, config.batch_size, True, config.num_workers, drop_last=True)
+    val_loader = make_loader(val_set, config.batch_size, False, config.num_workers)
+    if len(train_loader) == 0:
+        raise PosekitError(f"{len(train_set)} training persons is less than one batch of {config.batch_size}")
+
+    model = create_model(model_cfg, schema.num_keypoints).to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    total_steps = config.epochs * len(train_loader)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda step: 0.5 * (1 + math.cos(math.pi * min(step, total_steps) / total_steps))
+    )
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    history: list[dict[str, Any]] = []
+    start = 0
+    if ckpt:
+        model.load_state_dict(ckpt["model"])
+        opt.load_state_dict(ckpt["optimizer"])
+        sched.load_state_dict(ckpt["scheduler"])
+        scaler.load_state_dict(ckpt["scaler"])
+        set_rng_state(ckpt["rng"])
+        history, start = list(ckpt["history"]), int(ckpt["epoch"])
+        log(f"resumed {out / 'last.pt'} after epoch {start}")
+    log(
+        f"{model_cfg.name}: {count_parameters(model):,} parameters, "
+        f"{count_flops(model, model_cfg.input_size) / 1e9:.3f} GFLOPs per image; device {device}, "
+        f"torch threads {torch.get_num_threads()}, {len(train_set)} train / {len(val_set)} val persons"
+    )
+
+    best = max((h["val_pck"] for h in history if h["val_pck"] == h["val_pck"]), default=-1.0)
+    for epoch in range(start, config.epochs):
+        t0 = time.time()
+        model.train()
+        train_loader.sampler.set_epoch(epoch)
+        total, n = 0.0, 0
+        bar = tqdm(train_loader, desc=f"epoch {epoch + 1}/{config.epochs}", unit="batch", disable=None)
+        for batch in bar:
+            images = batch["image"].to(device, non_blocking=True)
+            with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
+                outputs = model(images)
+            loss = heatmap_loss(outputs, batch["heatmaps"].to(device), batch["weights"].to(device))
+            opt.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
+            sched.step()
+            total += loss.item()
+            n += 1
+            bar.set_postfix(loss=f"{total / n:.3g}")
+        val_loss, pck, _ = evaluate(model, val_loader, codec, schema, device)
+        row = {
+            "epoch": epoch + 1,
+            "train_loss": total / n,
+            "val_loss": val_loss,
+            "val_pck": pck,
+            "lr": opt.param_groups[0]["lr"],
+            "train_images": n * config.batch_size,
+            "val_images": len(val_set),
+            "seconds": round(time.time() - t0, 2),
+        }
+        history.append(row)
+        log(
+            f"epoch {epoch + 1}: train loss {row['train_loss']:.6g}  val loss {val_loss:.6g}  "
+            f"val PCK@0.2 {pck:.4f}  ({row['seconds']} s)"
+        )
+        state = {
+            "model_config": config_to_dict(model_cfg),
+            "schema": schema.name,
+            "codec": {
+                "input_size": codec.input_size,
+                "heatmap_size": codec.heatmap_size,
+                "sigma": codec.sigma,
+            },
+            "mean": MEAN,
+            "std": STD,
+            "train_config": config.to_dict(),
+            "epoch": epoch + 1,
+            "model": model.state_dict(),
+            "optimizer": opt.state_dict(),
+            "scheduler": sched.state_dict(),
+            "scaler": scaler.state_dict(),
+            "rng": rng_state(),
+            "history": history,
+        }
+        save_checkpoint(out / "last.pt", state)
+        if pck > best:
+            best = pck
+            save_checkpoint(out / "best.pt", state)
+        _write_csv(out / "log.csv", history)
+        epochs = [h["epoch"] for h in history]
+        plot_curves(
+            out / "curves.png",
+            epochs,
+            {"train loss": [h["train_loss"] for h in history], "val loss": [h["val_loss"] for h in history]},
+            {"val PCK@0.2": [h["val_pck"] for h in history]},
+        )
+        if stop_after_epoch is not None and epoch + 1 >= stop_after_epoch:
+            break
+    return history
