@@ -48,3 +48,23 @@ def letterbox(
     # The exact scale per axis after rounding; use the mean (they differ by < 1 px over the image).
     sx, sy = new_w / w, new_h / h
     return out, Letterbox((sx + sy) / 2, pad_x, pad_y, input_w, input_h)
+
+
+def person_crop(rgb: NDArray[np.uint8], box: NDArray[np.floating], margin: float = 0.25
+                ) -> tuple[NDArray[np.uint8], NDArray[np.float32]]:
+    """A square crop around ``box`` (x1, y1, x2, y2 px) enlarged by ``margin`` on each side.
+
+    Parts outside the image are black. Returns the crop and its top-left corner in image pixels, so that
+    ``image_xy = crop_xy + origin``.
+    """
+    x1, y1, x2, y2 = (float(v) for v in box)
+    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+    side = max(x2 - x1, y2 - y1, 1.0) * (1 + 2 * margin)
+    ox, oy = int(round(cx - side / 2)), int(round(cy - side / 2))
+    n = int(round(side))
+    h, w = rgb.shape[:2]
+    crop = np.zeros((n, n, 3), np.uint8)
+    sx0, sy0, sx1, sy1 = max(ox, 0), max(oy, 0), min(ox + n, w), min(oy + n, h)
+    if sx1 > sx0 and sy1 > sy0:
+        crop[sy0 - oy:sy1 - oy, sx0 - ox:sx1 - ox] = rgb[sy0:sy1, sx0:sx1]
+    return crop, np.array([ox, oy], np.float32)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -60,9 +61,28 @@ def _add_lsp(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_lsp)
 
 
-# `eval run` (run a model over a dataset, then score it) belongs to another module: append its
-# ``add(sub)`` function here.
-EVAL_SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_coco, _add_mpii, _add_lsp]
+def _add_run(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("run", help="run a model over a dataset and score it (PCK, PCKh or COCO AP)",
+                       description="Run a model over a dataset and score it with the dataset's metric: "
+                                   "LSP PCK@alpha (torso), MPII PCKh (head boxes), COCO / YOLO-pose AP.")
+    p.add_argument("--model", required=True, help="zoo model name or exported .onnx")
+    p.add_argument("--dataset", required=True, metavar="KIND:PATH",
+                   help="e.g. lspet:../shared/data/lspet-train")
+    p.add_argument("--limit", type=int, default=None, help="first N images only")
+    p.add_argument("--gt-boxes", action="store_true",
+                   help="run on a crop around each annotated person (single-person protocol)")
+    p.add_argument("--margin", type=float, default=0.25, help="crop enlargement per side, with --gt-boxes")
+    p.add_argument("--alpha", type=float, default=0.2, help="PCK threshold for LSP (fraction of torso size)")
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--curve", type=Path, default=None, help="write the PCK-vs-alpha curve PNG here")
+    p.add_argument("--json", action="store_true", help="print one JSON object, values in percent")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=run_model_eval)
+
+
+EVAL_SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
+    _add_coco, _add_mpii, _add_lsp, _add_run,
+]
 
 
 def _read_json(path: Path, what: str) -> Any:
@@ -111,7 +131,8 @@ def _format_table(title: str, rows: list[tuple[str, dict[str, float]]], columns:
     header = f"{title:<10}" + "".join(f"{names.get(c, c.capitalize()):>10}" for c in columns)
     lines = [header]
     for label, values in rows:
-        lines.append(f"{label:<10}" + "".join(f"{values[c]:>10.2f}" for c in columns))
+        lines.append(f"{label:<10}" + "".join(
+            f"{'-':>10}" if math.isnan(values[c]) else f"{values[c]:>10.2f}" for c in columns))
     return "\n".join(lines)
 
 
@@ -153,3 +174,66 @@ def run_lsp(args: argparse.Namespace) -> int:
     print(_format_table("PCK", [(f"@{args.alpha:g}", values)], [*GROUP_NAMES, "mean"]))
     print("Torso size = right shoulder to left hip (ground truth); Head = head top and neck.")
     return 0
+
+
+def run_model_eval(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from posekit.datasets import load_dataset, parse_spec
+    from posekit.errors import PosekitError
+    from posekit.evaluate import predict_dataset, score_coco, score_pck
+    from posekit.metrics.pck import GROUP_NAMES
+    from posekit.models.registry import load_model
+
+    kind, _ = parse_spec(args.dataset)
+    samples = load_dataset(args.dataset)
+    if args.limit is not None:
+        samples = samples[: max(args.limit, 0)]
+    if not samples:
+        raise PosekitError(f"{args.dataset}: no images to evaluate")
+    # Scoring keeps every prediction (min_score 0): low-scoring people still count for AP ranking, and the
+    # single-person protocol must not lose a person to a threshold.
+    model = load_model(args.model, threads=args.threads, min_score=0.0)
+    preds = predict_dataset(model, samples, gt_boxes=args.gt_boxes, margin=args.margin,
+                            progress=not (args.quiet or args.json))
+    for where, message in preds.failed:
+        print(f"posekit: skipped {where}: {message}", file=sys.stderr)
+    head = {"model": model.spec.name, "dataset": args.dataset, "images": len(samples) - len(preds.failed),
+            "persons": int(len(preds.gt)), "gt_boxes": bool(args.gt_boxes),
+            "unavailable_joints": [n for n, a in zip(preds.schema.keypoints, preds.available, strict=True)
+                                   if not a]}
+    if kind in ("coco", "yolo"):
+        result = score_coco(samples, preds)
+        out = {**head, **result.as_dict(percent=True)}
+        print(json.dumps(_clean(out)) if args.json else result.table())
+        return 1 if preds.failed else 0
+    scored = score_pck(preds, kind, alpha=args.alpha)
+    out = dict(head)
+    for name, table in scored["tables"].items():
+        values = table.as_dict(percent=True)
+        values["per_joint"] = {j: float(v) * 100 for j, v in zip(preds.schema.keypoints, table.per_joint,
+                                                                   strict=True)}
+        out[name] = values
+    alphas, curve = scored["curve"]
+    out["auc@0.5"] = float(np.mean(curve)) * 100
+    if args.curve:
+        from posekit.plot import line_chart
+        from posekit.render import save_png
+
+        img = line_chart({model.spec.name: (alphas, curve * 100)}, f"{model.spec.name} on {args.dataset}",
+                         "alpha (fraction of the normaliser)", "PCK %", ylim=(0, 100))
+        save_png(img, args.curve)
+        out["curve_png"] = str(args.curve)
+    if args.json:
+        print(json.dumps(_clean(out)))
+        return 1 if preds.failed else 0
+    print(f"{head['model']} on {args.dataset}: {head['images']} images, {head['persons']} persons"
+          + (" (ground-truth boxes)" if args.gt_boxes else ""))
+    columns = [*GROUP_NAMES, "mean"] + (["mean_without_pelvis_thorax"] if "pckh@0.5" in out else [])
+    print(_format_table("PCK", [(name, out[name]) for name in scored["tables"]], columns))
+    print("per joint: " + ", ".join(f"{j} {'-' if math.isnan(v) else f'{v:.1f}'}"
+                                    for j, v in out[next(iter(scored["tables"]))]["per_joint"].items()))
+    if head["unavailable_joints"]:
+        print(f"not predicted by this model (left out): {', '.join(head['unavailable_joints'])}")
+    print(f"AUC over alpha 0..0.5: {out['auc@0.5']:.2f}" + (f"; curve: {args.curve}" if args.curve else ""))
+    return 1 if preds.failed else 0
