@@ -106,3 +106,15 @@ def test_onnx_matches_tfjs(model: str, kind: str, node_harness: Path, tmp_path: 
     assert all(np.abs(r).max() > 0 for r in ref.values()), "reference output is all zeros"
     bad = {k: v for k, v in errors.items() if not v <= TOLERANCE}
     assert not bad, f"{model} {kind}: relative error above {TOLERANCE}: {bad}"
+
+
+@pytest.mark.node
+@pytest.mark.slow
+def test_multipose_at_another_resolution(node_harness: Path, tmp_path: Path) -> None:
+    """movenet-multipose has free H, W: the converted graph must follow TF.js at 192x320 too."""
+    from posekit import hub
+
+    model_json = hub.model_json("movenet-multipose")
+    x = np.random.default_rng(3).integers(0, 256, (1, 192, 320, 3)).astype(np.int32)
+    errors = relative_errors(run_onnx(model_json, x), run_reference(model_json, x, tmp_path))
+    assert errors["output_0"] <= TOLERANCE, errors
