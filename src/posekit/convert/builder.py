@@ -58,7 +58,7 @@ class Builder:
         self._used.add(name)
         return name
 
-    def _claim(self, name: str) -> str:
+    def claim(self, name: str) -> str:
         """``name`` if no value has it yet, else a fresh variant (ONNX value names must be unique)."""
         if name in self._used:
             name = self.fresh(name)
@@ -102,7 +102,7 @@ class Builder:
         small = (array.dtype.str, array.shape, array.tobytes()) if array.size <= 16 else None
         if small is not None and small in self._small:
             return self._small[small]
-        name = self._claim(hint)
+        name = self.claim(hint)
         self.initializers[name] = numpy_helper.from_array(array, name)
         if small is not None:
             self._small[small] = name
@@ -112,7 +112,7 @@ class Builder:
     def op(self, op_type: str, inputs: list[str], n_out: int = 1, name: str | None = None,
            **attrs: Any) -> Any:
         """Emit one ONNX node; return its output name (or list of names when ``n_out > 1``)."""
-        base = self._claim(name) if name else self.fresh(op_type)
+        base = self.claim(name) if name else self.fresh(op_type)
         outputs = [base] if n_out == 1 else [f"{base}:{k}" for k in range(n_out)]
         self.nodes.append(helper.make_node(op_type, inputs, outputs, name=self.fresh(op_type), **attrs))
         return outputs[0] if n_out == 1 else outputs

@@ -46,7 +46,7 @@ def convert_tfjs(model_json: Path, out: Path | None = None,
     b = Builder(graph.weights)
     placeholders = [n for n in order if n.op == "Placeholder"]
     for reserved in [n.name for n in placeholders] + [key for key, _, _ in outputs]:
-        b._claim(reserved)
+        b.claim(reserved)
     inputs = [_graph_input(graph, node, input_shapes) for node in placeholders]
     for node in placeholders:
         b.names[node.name] = node.name
