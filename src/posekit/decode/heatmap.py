@@ -9,7 +9,8 @@ Refinements (``refine=``):
 - ``"quarter"``: the argmax moved a quarter pixel towards the higher neighbour on each axis (Newell et al.).
 - ``"quadratic"``: a parabola through the log of the argmax and its two neighbours on each axis. A Gaussian
   is a parabola in log space, so this recovers a Gaussian peak's centre exactly; the shift is clipped to
-  +-0.5 px. Falls back to the raw values when a neighbour is not positive.
+  +-0.5 px of the argmax. At a border the three samples move one pixel inwards. Falls back to the raw values
+  when a sample is not positive.
 """
 
 from __future__ import annotations
@@ -65,32 +66,41 @@ def decode_heatmaps_batch(
     ni, ki = np.meshgrid(np.arange(n), np.arange(k), indexing="ij")
 
     def at(yy: NDArray[np.intp], xx: NDArray[np.intp]) -> NDArray[np.float32]:
-        return hm[ni, ki, np.clip(yy, 0, h - 1), np.clip(xx, 0, w - 1)]
+        return hm[ni, ki, yy, xx]
 
-    centre = scores
-    left, right = at(ys, xs - 1), at(ys, xs + 1)
-    up, down = at(ys - 1, xs), at(ys + 1, xs)
-    # At a border the missing neighbour is treated as absent: no shift on that axis.
-    has_x = (xs > 0) & (xs < w - 1)
-    has_y = (ys > 0) & (ys < h - 1)
     if refine == "quarter":
-        dx = 0.25 * np.sign(right - left)
-        dy = 0.25 * np.sign(down - up)
+        # At a border the missing neighbour is absent: no shift on that axis.
+        has_x, has_y = (xs > 0) & (xs < w - 1), (ys > 0) & (ys < h - 1)
+        cx, cy = np.clip(xs, 1, max(w - 2, 0)), np.clip(ys, 1, max(h - 2, 0))
+        if w >= 3:
+            xy[..., 0] += np.where(has_x, 0.25 * np.sign(at(ys, cx + 1) - at(ys, cx - 1)), 0.0)
+        if h >= 3:
+            xy[..., 1] += np.where(has_y, 0.25 * np.sign(at(cy + 1, xs) - at(cy - 1, xs)), 0.0)
     else:
-        dx = _parabola_shift(left, centre, right)
-        dy = _parabola_shift(up, centre, down)
-    xy[..., 0] += np.where(has_x, dx, 0.0)
-    xy[..., 1] += np.where(has_y, dy, 0.0)
+        # Three samples centred on the argmax (moved one pixel inwards at a border: a Gaussian's log is a
+        # parabola everywhere, so the vertex is still exact), then at most half a pixel from the argmax.
+        if w >= 3:
+            cx = np.clip(xs, 1, w - 2)
+            vx = cx + _parabola_shift(at(ys, cx - 1), at(ys, cx), at(ys, cx + 1), interior=cx == xs)
+            xy[..., 0] = np.where(np.isnan(vx), xs, np.clip(vx, xs - 0.5, xs + 0.5))
+        if h >= 3:
+            cy = np.clip(ys, 1, h - 2)
+            vy = cy + _parabola_shift(at(cy - 1, xs), at(cy, xs), at(cy + 1, xs), interior=cy == ys)
+            xy[..., 1] = np.where(np.isnan(vy), ys, np.clip(vy, ys - 0.5, ys + 0.5))
     return xy, scores.astype(np.float32)
 
 
-def _parabola_shift(a: NDArray[np.float32], b: NDArray[np.float32], c: NDArray[np.float32]) -> NDArray:
-    """Vertex offset of the parabola through (-1, a), (0, b), (1, c): log values when all are positive."""
+def _parabola_shift(
+    a: NDArray[np.float32], b: NDArray[np.float32], c: NDArray[np.float32], interior: NDArray[np.bool_]
+) -> NDArray[np.float64]:
+    """Vertex offset of the parabola through (-1, a), (0, b), (1, c), on log values when all are positive.
+
+    Where the values are not all positive the raw values are used, and only for an interior argmax (a
+    raw-value parabola says nothing reliable beyond its samples); NaN where there is no usable vertex.
+    """
     positive = (a > _EPS) & (b > _EPS) & (c > _EPS)
-    la = np.where(positive, np.log(np.maximum(a, _EPS)), a)
-    lb = np.where(positive, np.log(np.maximum(b, _EPS)), b)
-    lc = np.where(positive, np.log(np.maximum(c, _EPS)), c)
+    la, lb, lc = (np.where(positive, np.log(np.maximum(v, _EPS)), v).astype(np.float64) for v in (a, b, c))
     denom = la - 2.0 * lb + lc
+    usable = (denom < 0) & (positive | interior)
     with np.errstate(divide="ignore", invalid="ignore"):
-        shift = np.where(denom < 0, 0.5 * (la - lc) / denom, 0.0)
-    return np.clip(shift, -0.5, 0.5).astype(np.float32)
+        return np.where(usable, 0.5 * (la - lc) / denom, np.nan)
