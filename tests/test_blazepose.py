@@ -1,0 +1,116 @@
+"""BlazePose: anchors, detection decoding, weighted NMS and the ROI transform on hand-made cases with exact
+answers; then the real detector + landmark graphs on the astronaut."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import posekit
+from posekit.decode.blazepose import (
+    Detections,
+    Roi,
+    alignment_roi,
+    decode_detections,
+    ssd_anchors,
+    weighted_nms,
+)
+from posekit.models.blazepose import warp
+
+
+def test_anchor_grid_matches_mediapipe_pose_detection():
+    a = ssd_anchors()
+    assert a.shape == (2254, 2)
+    np.testing.assert_allclose(a[0], [0.5 / 28, 0.5 / 28], atol=1e-7)
+    np.testing.assert_allclose(a[1], a[0])  # 2 anchors per cell in the stride-8 layer
+    np.testing.assert_allclose(a[2], [1.5 / 28, 0.5 / 28], atol=1e-7)
+    np.testing.assert_allclose(a[1568], [0.5 / 14, 0.5 / 14], atol=1e-7)  # first stride-16 anchor
+    np.testing.assert_allclose(a[1960], [0.5 / 7, 0.5 / 7], atol=1e-7)  # stride 32: 3 layers merged
+    np.testing.assert_allclose(a[1960:1966], np.repeat([[0.5 / 7, 0.5 / 7]], 6, axis=0), atol=1e-7)
+    np.testing.assert_allclose(a[-1], [6.5 / 7, 6.5 / 7], atol=1e-7)
+
+
+def test_decode_detection_row():
+    anchors = ssd_anchors()
+    raw = np.full((2254, 13), -50.0, np.float32)
+    raw[100] = [2.0, 22.4, -11.2, 44.8, 22.4, 0, 0, 22.4, 22.4, 0, 0, 0, 0]
+    d = decode_detections(raw, anchors, min_score=0.5)
+    assert len(d) == 1
+    assert d.scores[0] == pytest.approx(1 / (1 + math.exp(-2.0)))
+    cx, cy = anchors[100] + [0.1, -0.05]
+    np.testing.assert_allclose(d.boxes[0], [cx - 0.1, cy - 0.05, cx + 0.1, cy + 0.05], atol=1e-6)
+    np.testing.assert_allclose(d.keypoints[0, 1], anchors[100] + 0.1, atol=1e-6)
+
+
+def test_weighted_nms_averages_overlapping_boxes():
+    boxes = np.array([[0, 0, 1, 1], [0.1, 0, 1.1, 1], [5, 5, 6, 6]], np.float32)
+    kps = np.zeros((3, 4, 2), np.float32)
+    kps[:, 0, 0] = [0.0, 1.0, 9.0]
+    dets = Detections(np.array([0.6, 0.2, 0.9], np.float32), boxes, kps)
+    out = weighted_nms(dets, iou_threshold=0.3)
+    np.testing.assert_allclose(out.scores, [0.9, 0.6])
+    np.testing.assert_allclose(out.boxes[0], [5, 5, 6, 6])
+    np.testing.assert_allclose(out.boxes[1], [0.025, 0, 1.025, 1], atol=1e-6)  # (0.6*0 + 0.2*0.1) / 0.8
+    assert out.keypoints[1, 0, 0] == pytest.approx(0.25)
+    assert len(weighted_nms(dets, 0.3, max_detections=1)) == 1
+
+
+@pytest.mark.parametrize("edge, angle", [((100, 0), 0.0), ((200, 100), math.pi / 2), ((0, 100), -math.pi / 2),
+                                         ((100, 200), -math.pi)])
+def test_alignment_roi_rotation_and_size(edge, angle):
+    roi = alignment_roi(np.array([100.0, 100.0]), np.array(edge, float))
+    assert roi.angle == pytest.approx(angle)
+    assert roi.size == pytest.approx(2 * 100 * 1.25) and (roi.cx, roi.cy) == (100, 100)
+    # The crop's "up" (towards v = 0) points from the centre to the edge point in the image.
+    top_mid = roi.to_image(np.array([128.0, 0.0]), 256)
+    direction = (np.array(edge) - [100, 100]) / 100
+    np.testing.assert_allclose((top_mid - [100, 100]) / 125, direction, atol=1e-6)
+
+
+def test_roi_round_trip_and_warp():
+    roi = Roi(200.0, 150.0, 120.0, 0.7)
+    pts = np.array([[10.0, 20.0], [128.0, 128.0], [255.0, 3.0]])
+    np.testing.assert_allclose(roi.to_crop(roi.to_image(pts, 256), 256), pts, atol=1e-4)
+    np.testing.assert_allclose(roi.to_image(np.array([128.0, 128.0]), 256), [200, 150], atol=1e-5)
+    # A bright 3x3 square in an image lands where to_crop says in the rotated crop.
+    image = np.zeros((300, 400, 3), np.uint8)
+    image[169:172, 219:222] = 255  # centre (220.5, 170.5) in continuous pixels
+    crop = warp(image, roi.crop_to_image(256), (256, 256)).astype(float)[..., 0]
+    ys, xs = np.nonzero(crop > 0)
+    w = crop[ys, xs]
+    centre = np.array([np.average(xs + 0.5, weights=w), np.average(ys + 0.5, weights=w)])
+    np.testing.assert_allclose(centre, roi.to_crop(np.array([220.5, 170.5]), 256), atol=0.5)
+
+
+@pytest.fixture(scope="module")
+def astronaut():
+    return pytest.importorskip("skimage.data").astronaut()
+
+
+@pytest.mark.network
+@pytest.mark.parametrize("name", ["blazepose-lite", "blazepose-full", "blazepose-heavy"])
+def test_finds_the_astronauts_face_and_shoulders(model_package, astronaut, name):
+    poses = posekit.load_model(name).predict(astronaut)
+    assert len(poses) == 1 and poses.xy.shape == (1, 33, 2) and poses.pose_scores[0] > 0.9
+    names = poses.schema.keypoints
+    nose = poses.xy[0, names.index("nose")]
+    assert abs(nose[0] - 222) < 15 and abs(nose[1] - 122) < 15, nose
+    ls, rs = poses.xy[0, names.index("left_shoulder")], poses.xy[0, names.index("right_shoulder")]
+    assert rs[0] < nose[0] - 60 and ls[0] > nose[0] + 60 and 180 < ls[1] < 300 and 180 < rs[1] < 300
+    assert poses.scores[0, names.index("nose")] > 0.9
+
+
+@pytest.mark.network
+def test_detector_finds_both_astronauts_and_mask_covers_her(model_package, astronaut):
+    model = posekit.load_model("blazepose-full", segmentation=True, max_poses=2)
+    pair = np.concatenate([astronaut, astronaut], axis=1)
+    found = model.detector.detect(pair)
+    assert len(found.scores) == 2 and found.scores.min() > 0.8
+    hips_x = sorted(found.keypoints[:, 0, 0])  # hip centres, below each bust
+    assert abs(hips_x[0] - 180) < 60 and abs(hips_x[1] - 692) < 60
+    result = model.predict_detailed(astronaut)
+    assert result.masks.shape == (1, 512, 512)
+    assert result.masks[0, 350, 200] > 0.9 and result.masks[0, 30, 30] < 0.1  # suit vs. flag corner
+    assert result.presence.shape == (1, 33) and result.world.shape == (1, 33, 3)
