@@ -115,9 +115,29 @@ class PersonDataset(torch.utils.data.Dataset):
             "labelled": labelled,
         }
 
+    def bad_item_message(self, index: int) -> str:
+        """One line naming the image of an item that could not be read."""
+        path = self.samples[self.refs[index].sample].image_path
+        return f"{path}: cannot read the image; fix or drop it (its person was skipped)"
+
     def __getitem__(self, key: tuple[int, int]) -> dict[str, torch.Tensor]:
+        """Tensors of `load`, plus ``bad``: -1, or the index of an unreadable item (returned all zeros with
+        zero weights, so a batch goes on past it; the training loop reports it)."""
         epoch, index = key
-        return {k: torch.from_numpy(np.asarray(v)) for k, v in self.load(epoch, index).items()}
+        try:
+            item = self.load(epoch, index)
+            bad = -1
+        except PosekitError:
+            k, (h, w), (hh, hw) = self.schema.num_keypoints, self.codec.input_size, self.codec.heatmap_size
+            item = {
+                "image": np.zeros((3, h, w), np.float32), "heatmaps": np.zeros((k, hh, hw), np.float32),
+                "weights": np.zeros(k, np.float32), "keypoints": np.zeros((k, 2), np.float32),
+                "labelled": np.zeros(k, bool),
+            }  # fmt: skip
+            bad = index
+        tensors = {name: torch.from_numpy(np.asarray(v)) for name, v in item.items()}
+        tensors["bad"] = torch.tensor(bad)
+        return tensors
 
 
 class EpochSampler(torch.utils.data.Sampler):

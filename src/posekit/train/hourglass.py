@@ -33,6 +33,7 @@ class HourglassConfig:
 HOURGLASS_CONFIGS: dict[str, HourglassConfig] = {
     c.name: c
     for c in (
+        HourglassConfig("hourglass-tiny", 2, 16, 2, False, (32, 32), (16, 16)),  # tests and smoke runs
         HourglassConfig("hourglass-xs", 1, 64, 3, True, (128, 128), (32, 32)),
         HourglassConfig("hourglass-s", 2, 96, 3, True, (128, 128), (32, 32)),
         HourglassConfig("hourglass-s-conv", 2, 64, 3, False, (128, 128), (32, 32)),

@@ -220,6 +220,7 @@ def train(
         f"torch threads {torch.get_num_threads()}, {len(train_set)} train / {len(val_set)} val persons"
     )
 
+    reported: set[int] = set()
     best = max((h["val_pck"] for h in history if h["val_pck"] == h["val_pck"]), default=-1.0)
     for epoch in range(start, config.epochs):
         t0 = time.time()
@@ -239,6 +240,10 @@ def train(
             sched.step()
             total += loss.item()
             n += 1
+            for i in batch["bad"][batch["bad"] >= 0].tolist():
+                if i not in reported:
+                    reported.add(i)
+                    log(f"skipped: {train_set.bad_item_message(i)}")
             bar.set_postfix(loss=f"{total / n:.3g}")
         val_loss, pck, _ = evaluate(model, val_loader, codec, schema, device)
         row = {
@@ -258,6 +263,7 @@ def train(
         )
         state = {
             "model_config": config_to_dict(model_cfg),
+            "num_keypoints": schema.num_keypoints,
             "schema": schema.name,
             "codec": {
                 "input_size": codec.input_size,

@@ -1,0 +1,153 @@
+"""Checkpoint -> ONNX heatmap model with everything a runtime needs in its metadata.
+
+The graph: input ``image`` float32 (N, 3, H, W), RGB scaled to [0, 1] then normalised (x - mean) / std;
+output ``heatmaps`` float32 (N, K, h, w) (the last stage only). The batch axis is dynamic.
+
+metadata_props (all strings; `read_heatmap_model_meta` parses them back):
+  posekit.kind        "heatmap"
+  posekit.model       training model name, e.g. "hourglass-xs"
+  posekit.schema      keypoint schema name, e.g. "lsp14" (see posekit.skeletons.SCHEMAS)
+  posekit.input_size  "H,W" model input in pixels
+  posekit.heatmap_size "h,w" heatmap size in pixels
+  posekit.mean / posekit.std  three comma-separated floats (RGB, applied after /255)
+  posekit.color       "RGB"
+  posekit.decoder     "heatmap-argmax-quadratic": posekit.decode.heatmap.decode_heatmaps(refine="quadratic");
+                      heatmap pixel (x, y) -> input pixel ((x + 0.5) * W / w - 0.5, (y + 0.5) * H / h - 0.5)
+  posekit.crop        "box-enlarge:1.3": crop a square (input-shaped) region around the person box enlarged
+                      1.3x about its centre, black outside the image (posekit.train.augment.crop_matrix)
+  posekit.sigma       training Gaussian sigma in heatmap pixels
+  posekit.val_pck     validation PCK@0.2 of the checkpoint (fraction), when known
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import onnx
+import torch
+
+from posekit.errors import PosekitError
+from posekit.skeletons import get_schema
+from posekit.train.augment import EVAL_ENLARGE
+from posekit.train.checkpoint import load_checkpoint
+from posekit.train.models import config_from_dict, create_model
+
+DECODER = "heatmap-argmax-quadratic"
+
+
+class _LastStage(torch.nn.Module):
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)[-1]
+
+
+def model_from_checkpoint(ckpt: dict[str, Any]) -> torch.nn.Module:
+    """The trained model (eval mode, CPU) of a checkpoint dict; forward returns a list of stages."""
+    cfg = config_from_dict(ckpt["model_config"])
+    k = ckpt.get("num_keypoints") or get_schema(ckpt["schema"]).num_keypoints
+    model = create_model(cfg, k)
+    model.load_state_dict(ckpt["model"])
+    return model.eval()
+
+
+def _resolve(checkpoint: str | Path) -> Path:
+    path = Path(checkpoint)
+    if path.is_dir():
+        path = path / "best.pt" if (path / "best.pt").is_file() else path / "last.pt"
+    return path
+
+
+def export_onnx(checkpoint: str | Path, out: str | Path, opset: int = 17) -> Path:
+    """Write the checkpoint's model as ONNX (see module docstring) atomically; returns the path.
+
+    checkpoint: a .pt file or a run folder (its best.pt, else last.pt).
+    """
+    src = _resolve(checkpoint)
+    ckpt = load_checkpoint(src)
+    model = _LastStage(model_from_checkpoint(ckpt))
+    h, w = ckpt["codec"]["input_size"]
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=out.name + ".", suffix=".tmp.onnx", dir=out.parent)
+    os.close(fd)
+    try:
+        with torch.no_grad():
+            torch.onnx.export(
+                model, (torch.zeros(1, 3, h, w),), tmp, dynamo=False, opset_version=opset,
+                input_names=["image"], output_names=["heatmaps"],
+                dynamic_axes={"image": {0: "batch"}, "heatmaps": {0: "batch"}},
+            )  # fmt: skip
+        proto = onnx.load(tmp)
+        history = ckpt.get("history") or []
+        epoch_row = next((r for r in history if r["epoch"] == ckpt["epoch"]), None)
+        meta = {
+            "posekit.kind": "heatmap",
+            "posekit.model": ckpt["model_config"]["name"],
+            "posekit.schema": ckpt["schema"],
+            "posekit.input_size": f"{h},{w}",
+            "posekit.heatmap_size": ",".join(str(v) for v in ckpt["codec"]["heatmap_size"]),
+            "posekit.mean": ",".join(repr(float(v)) for v in ckpt["mean"]),
+            "posekit.std": ",".join(repr(float(v)) for v in ckpt["std"]),
+            "posekit.color": "RGB",
+            "posekit.decoder": DECODER,
+            "posekit.crop": f"box-enlarge:{EVAL_ENLARGE}",
+            "posekit.sigma": repr(float(ckpt["codec"]["sigma"])),
+        }
+        if epoch_row is not None and epoch_row["val_pck"] == epoch_row["val_pck"]:
+            meta["posekit.val_pck"] = repr(float(epoch_row["val_pck"]))
+        del proto.metadata_props[:]
+        for key, value in meta.items():
+            proto.metadata_props.add(key=key, value=value)
+        onnx.checker.check_model(proto)
+        onnx.save(proto, tmp)
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return out
+
+
+def read_heatmap_model_meta(onnx_path: str | Path) -> dict[str, Any]:
+    """The posekit metadata of an exported heatmap model, parsed.
+
+    Returns {"kind": "heatmap", "model": str, "schema": str, "input_size": (H, W), "heatmap_size": (h, w),
+    "mean": (3 floats), "std": (3 floats), "color": "RGB", "decoder": str, "crop_enlarge": float,
+    "sigma": float, "val_pck": float | None}. Raises PosekitError when the file is not such a model.
+    """
+    try:
+        proto = onnx.load(str(onnx_path), load_external_data=False)
+    except Exception as err:  # onnx raises DecodeError, FileNotFoundError, ...
+        raise PosekitError(f"{onnx_path}: not a readable ONNX file ({type(err).__name__})") from None
+    props = {p.key: p.value for p in proto.metadata_props}
+    if props.get("posekit.kind") != "heatmap":
+        raise PosekitError(
+            f"{onnx_path}: no posekit.kind=heatmap metadata; export it with `posekit train export`"
+        )
+    try:
+        crop_kind, _, enlarge = props["posekit.crop"].partition(":")
+        if crop_kind != "box-enlarge":
+            raise ValueError(crop_kind)
+        return {
+            "kind": "heatmap",
+            "model": props["posekit.model"],
+            "schema": props["posekit.schema"],
+            "input_size": tuple(int(v) for v in props["posekit.input_size"].split(",")),
+            "heatmap_size": tuple(int(v) for v in props["posekit.heatmap_size"].split(",")),
+            "mean": tuple(float(v) for v in props["posekit.mean"].split(",")),
+            "std": tuple(float(v) for v in props["posekit.std"].split(",")),
+            "color": props["posekit.color"],
+            "decoder": props["posekit.decoder"],
+            "crop_enlarge": float(enlarge),
+            "sigma": float(props["posekit.sigma"]),
+            "val_pck": float(props["posekit.val_pck"]) if "posekit.val_pck" in props else None,
+        }
+    except (KeyError, ValueError) as err:
+        raise PosekitError(
+            f"{onnx_path}: posekit metadata incomplete or malformed ({err}); re-export it"
+        ) from None
