@@ -190,8 +190,9 @@ def _graph_input(graph: TfjsGraph, node: Node, input_shapes: InputShapes | None)
 def _value_info(key: str, spec: dict, keep_shape: bool) -> onnx.ValueInfoProto:
     dims = spec.get("tensorShape", {}).get("dim")
     shape = None
-    if keep_shape and dims is not None:
-        shape = [int(d.get("size", -1)) if int(d.get("size", -1)) >= 0 else f"{key}_d{i}"
+    if dims is not None:
+        # Without keep_shape (inputs resized), keep the rank but make every dim symbolic.
+        shape = [int(d.get("size", -1)) if keep_shape and int(d.get("size", -1)) >= 0 else f"{key}_d{i}"
                  for i, d in enumerate(dims)]
     elem = onnx_type(spec["dtype"]) if "dtype" in spec else onnx.TensorProto.UNDEFINED  # then inferred
     return helper.make_tensor_value_info(key, elem, shape)

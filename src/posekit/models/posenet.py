@@ -50,27 +50,10 @@ def check_resolution(size: int, output_stride: int = OUTPUT_STRIDE) -> int:
 
 
 def dynamic_onnx(graph: str) -> Path:
-    """The converted graph with free input height / width (conversion cached; the relabelled copy too)."""
-    import onnx
-
+    """The graph converted with a free input height / width (MobileNetV1 is fully convolutional)."""
     from posekit.convert import cached_onnx
-    from posekit.convert.core import save_atomic
 
-    fixed = cached_onnx(graph)
-    path = fixed.with_name(fixed.stem + "-dynamic-hw.onnx")
-    if not path.is_file():
-        # Relabel the spatial dims of the input and outputs as symbols: every op in MobileNetV1 is a
-        # convolution, activation or bias add, so nothing else depends on the size.
-        model = onnx.load(str(fixed))
-        for value in list(model.graph.input) + list(model.graph.output):
-            dims = value.type.tensor_type.shape.dim
-            for axis, symbol in ((1, "h"), (2, "w")):
-                dims[axis].ClearField("dim_value")
-                dims[axis].dim_param = f"{value.name}_{symbol}"
-        del model.graph.value_info[:]
-        onnx.checker.check_model(model)
-        save_atomic(model, path)
-    return path
+    return cached_onnx(graph, input_shapes={"image": [1, None, None, 3]})
 
 
 class PoseNet:
