@@ -185,41 +185,23 @@ def convert_keypoints(xy, scores, src: Schema, dst: Schema):
 
 
 # --- Mappings to COCO-17 (for `--format coco` and COCO metrics on other schemas) -------------------------
-# COCO17_FROM[schema][j] is the index in that schema of COCO-17 keypoint j, or None where the schema has no
-# such joint; `to_coco17` writes those as x = y = score = 0 (COCO's "not labelled").
-# MPII-16 and LSP-14 have no face points: nose, eyes and ears are None. Their head_top, upper_neck / neck
-# and (MPII) thorax and pelvis are dropped: none of them is a COCO joint, and a nose guessed between head top
-# and neck would be scored by OKS against the real nose with the smallest sigma (0.026) and be wrong.
-# BlazePose-33 carries all 17 COCO joints under the same names (its extra face, hand and foot points drop).
-
-
-def _coco_from(names: tuple[str, ...]) -> tuple[int | None, ...]:
-    return tuple(names.index(n) if n in names else None for n in _COCO)
-
-
+# By joint name through `joint_mapping`: MPII-16 and LSP-14 have no face points, so nose, eyes and ears are
+# unavailable; their head_top, upper_neck / neck and (MPII) thorax and pelvis are dropped: none of them is a
+# COCO joint, and a nose guessed between head top and neck would be scored by OKS against the real nose with
+# the smallest sigma (0.026) and be wrong. BlazePose-33 carries all 17 COCO joints under the same names.
 COCO17_FROM: dict[str, tuple[int | None, ...]] = {
-    "coco17": tuple(range(17)),
-    "mpii16": _coco_from(_MPII),
-    "lsp14": _coco_from(_LSP),
-    "blazepose33": _coco_from(_BLAZE),
+    name: tuple(joint_mapping(schema, COCO17)) for name, schema in SCHEMAS.items()
 }
 
 
 def to_coco17(poses: Poses) -> Poses:
     """The same people in COCO-17 keypoints: ``Poses`` (N, K) -> ``Poses`` (N, 17), boxes and pose scores
-    kept. Joints the source schema lacks get xy (0, 0) and score 0 (see ``COCO17_FROM``)."""
-    import numpy as np
-
+    kept. Joints the source schema lacks get xy (0, 0) and score 0 (COCO's "not labelled")."""
     from posekit.errors import PosekitError
     from posekit.types import Poses
 
-    table = COCO17_FROM.get(poses.schema.name)
-    if table is None:
-        raise PosekitError(f"schema {poses.schema.name} has no COCO-17 mapping; add one to "
-                           "posekit.skeletons.COCO17_FROM")
-    n = len(poses)
-    xy, scores = np.zeros((n, 17, 2), np.float32), np.zeros((n, 17), np.float32)
-    for j, src in enumerate(table):
-        if src is not None:
-            xy[:, j], scores[:, j] = poses.xy[:, src], poses.scores[:, src]
+    xy, scores, available = convert_keypoints(poses.xy, poses.scores, poses.schema, COCO17)
+    if not available.any():
+        raise PosekitError(f"schema {poses.schema.name} has no COCO-17 mapping: it shares no joint name "
+                           "with COCO-17 (see posekit.skeletons.ALIASES)")
     return Poses(xy, scores, poses.pose_scores, COCO17, poses.boxes)
