@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
+torch.set_num_threads(1)  # several threads on a shared, busy CPU spin-wait and run many times slower
 
 from train_fixtures import BLOBS3, blob_samples  # noqa: E402
 

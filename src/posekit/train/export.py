@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -77,7 +78,10 @@ def export_onnx(checkpoint: str | Path, out: str | Path, opset: int = 17) -> Pat
     fd, tmp = tempfile.mkstemp(prefix=out.name + ".", suffix=".tmp.onnx", dir=out.parent)
     os.close(fd)
     try:
-        with torch.no_grad():
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter(
+                "ignore", DeprecationWarning
+            )  # the TorchScript exporter: no onnxscript needed
             torch.onnx.export(
                 model, (torch.zeros(1, 3, h, w),), tmp, dynamo=False, opset_version=opset,
                 input_names=["image"], output_names=["heatmaps"],
