@@ -46,9 +46,13 @@ def load_model(name_or_path: str | Path, threads: int | None = None, **options):
     if str(name_or_path) not in MODELS and (path.suffix == ".onnx" or path.exists()):
         if not path.is_file():
             raise PosekitError(f"{path}: no such model file; pass a zoo name ({', '.join(list_models())})")
-        raise PosekitError(
-            f"{path}: this ONNX file has no posekit metadata; export it with `posekit train export`"
-        )
+        from posekit.models.heatmap import HeatmapModel
+
+        unknown = sorted(set(options) - {"min_score"})
+        if unknown:
+            raise PosekitError(f"model {path.name} does not take --{unknown[0].replace('_', '-')}; "
+                               "it takes --min-score")
+        return HeatmapModel.from_path(path, threads=threads, **options)
     spec = get_spec(str(name_or_path))
     family = FAMILIES[spec.family]
     accepted = set(inspect.signature(family.__init__).parameters) - {"self", "spec", "runner"}
