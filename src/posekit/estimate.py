@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,6 +22,32 @@ def predict_file(model, path: str | Path, full_resolution: bool = False) -> tupl
     """
     image = read_image(path, None if full_resolution else model.spec.input_size)
     return image, model.predict(image.rgb).scaled(image.scale)
+
+
+def _read(path: Path, min_side: int | None) -> Image | PosekitError:
+    try:
+        return read_image(path, min_side)
+    except PosekitError as err:
+        return err
+
+
+def iter_predictions(model, paths: list[Path], full_resolution: bool = False
+                     ) -> Iterator[tuple[Path, Image | PosekitError, Poses | None]]:
+    """(path, image or the error that file gave, poses in original pixels) for each path, in order.
+
+    The next file is read and decoded in a background thread while the model runs on the current one
+    (PIL's decoder and onnxruntime both release the GIL), so decoding costs little throughput.
+    """
+    min_side = None if full_resolution else model.spec.input_size
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(_read, paths[0], min_side) if paths else None
+        for i, path in enumerate(paths):
+            image = pending.result()
+            pending = pool.submit(_read, paths[i + 1], min_side) if i + 1 < len(paths) else None
+            if isinstance(image, PosekitError):
+                yield path, image, None
+            else:
+                yield path, image, model.predict(image.rgb).scaled(image.scale)
 
 
 @dataclass
@@ -52,13 +80,14 @@ def estimate_batch(model, paths: list[Path], out_dir: Path, fmt: str = "posenet"
 
     result = BatchResult()
     coco: list[dict] = []
-    for path, stem in tqdm(list(zip(paths, _output_stems(paths), strict=True)), desc="estimate",
-                           unit="img", disable=not progress or len(paths) < 2, leave=False):
-        try:
-            image, poses = predict_file(model, path, full_resolution=render)
-        except PosekitError as err:
-            result.failed.append((path, str(err)))
+    stems = dict(zip(paths, _output_stems(paths), strict=True))
+    for path, image, poses in tqdm(iter_predictions(model, paths, full_resolution=render), total=len(paths),
+                                   desc="estimate", unit="img", disable=not progress or len(paths) < 2,
+                                   leave=False):
+        if isinstance(image, PosekitError):
+            result.failed.append((path, str(image)))
             continue
+        stem = stems[path]
         result.people += len(poses)
         if fmt == "coco":
             coco.extend(to_coco_results(poses, coco_image_id(path.stem)))
