@@ -127,6 +127,13 @@ def test_cli_train_resume_export(tmp_path: Path) -> None:
     r = _posekit("train", "export", str(run), "--out", str(tmp_path / "m.onnx"))
     assert r.returncode == 0, r.stderr
     assert read_heatmap_model_meta(tmp_path / "m.onnx")["schema"] == "lsp14"
+    # onnxruntime in original-image pixels agrees with the PCK the training loop measured in crop pixels
+    r = _posekit("train", "eval-onnx", str(tmp_path / "m.onnx"), "--data", data, "--val-last", "8", "--json")
+    assert r.returncode == 0, r.stderr
+    result = json.loads(r.stdout)
+    logged = [float(line.split(",")[3]) for line in (run / "log.csv").read_text().splitlines()[1:]]
+    assert result["persons"] == 8
+    assert result["pck_train_rule"] == pytest.approx(max(logged), abs=1e-9)  # the export took best.pt
 
 
 def test_cli_in_process_errors_and_bench(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -46,7 +46,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR exactly where it stopped")
     p.add_argument("--stop-after", type=int, help="stop after this many epochs are done (resume later)")
     p.set_defaults(func=_train)
-    sub = p.add_subparsers(dest="train_command", metavar="{models,export,bench-loader}")
+    sub = p.add_subparsers(dest="train_command", metavar="{models,export,eval-onnx,bench-loader}")
 
     m = sub.add_parser("models", help="trainable models with parameter and FLOP counts")
     m.add_argument("--json", action="store_true")
@@ -57,6 +57,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     e.add_argument("--out", required=True, help="the .onnx file to write")
     e.add_argument("--opset", type=int, default=17)
     e.set_defaults(func=_export)
+
+    v = sub.add_parser(
+        "eval-onnx", help="PCK@0.2 of an exported LSP-14 model on held-out images (onnxruntime)"
+    )
+    v.add_argument("model", help="the exported .onnx file")
+    v.add_argument("--data", required=True, help="KIND:PATH")
+    v.add_argument("--val-last", type=int, help="evaluate the last N images (default: all)")
+    v.add_argument("--json", action="store_true")
+    v.set_defaults(func=_eval_onnx)
 
     b = sub.add_parser("bench-loader", help="data loader images/s vs model forward+backward images/s")
     b.add_argument("--data", required=True, help="KIND:PATH")
@@ -181,6 +190,25 @@ def _export(args: argparse.Namespace) -> int:
 
     path = export_onnx(args.checkpoint, args.out, opset=args.opset)
     print(path)
+    return 0
+
+
+def _eval_onnx(args: argparse.Namespace) -> int:
+    from posekit.train.onnx_eval import evaluate_onnx
+
+    samples = _load(args.data)
+    if args.val_last:
+        samples = samples[-args.val_last :]
+    result = evaluate_onnx(args.model, samples)
+    for line in result["skipped"]:
+        print(f"skipped: {line}", file=sys.stderr)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(f"{result['persons']} persons, PCK@0.2 (torso = right shoulder - left hip), percent:")
+        for k, val in result["pck"].items():
+            print(f"  {k:10} {100 * val:6.2f}")
+        print(f"  training-log rule (bbox fallback): {100 * result['pck_train_rule']:.2f}")
     return 0
 
 
