@@ -5,10 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from posekit.activity.train import load_splits
 
 
+@pytest.mark.slow  # reads 17,372 CSV rows
 def test_mpii_csv_persons_splits_and_features(shared_data: Path) -> None:
     csv = shared_data / "mpii-activity" / "mpii_human_pose.csv"
     splits, counts = load_splits(f"mpii-csv:{csv}", seed=0)

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from posekit.activity.classifier import ActivityClassifier, fit_classifier
+from posekit.activity.classifier import ActivityClassifier, fit_classifier, require_sklearn
 from posekit.activity.dataset import PersonSet, person_set, perturb, split_samples
 from posekit.activity.features import FEATURE_NAMES, joint_features
 from posekit.activity.io import load_classifier, read_meta, save_classifier
@@ -59,8 +59,19 @@ def _known(persons: PersonSet, labels: tuple[str, ...], what: str) -> PersonSet:
 def train_activity(data: str, out: str | Path, kind: str = "gbt", seed: int = 0,
                    images_dir: str | Path | None = None, progress: bool = True,
                    threads: int | None = 1) -> dict[str, Any]:
-    """Train on ``data`` and write the model folder ``out`` (module docstring); returns the report."""
-    out = Path(out)
+    """Train on ``data`` and write the model folder ``out`` (module docstring); returns the report.
+
+    threads: CPU threads for scikit-learn (None: all; 1 by default, see `fit_classifier`).
+    """
+    require_sklearn()  # before threadpoolctl, which comes with it
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=threads):
+        return _train(data, Path(out), kind, seed, images_dir, progress, threads)
+
+
+def _train(data: str, out: Path, kind: str, seed: int, images_dir: str | Path | None, progress: bool,
+           threads: int | None) -> dict[str, Any]:
     splits, counts = load_splits(data, seed, images_dir)
     train, val, test = splits["train"], splits["val"], splits["test"]
     if len(train) == 0 or len(val) == 0:
@@ -108,11 +119,14 @@ def robustness(clf: ActivityClassifier, persons: PersonSet, seed: int = 0,
 
 
 def evaluate_activity(model_dir: str | Path, data: str, split: str = "test", seed: int | None = None,
-                      images_dir: str | Path | None = None) -> dict[str, Any]:
+                      images_dir: str | Path | None = None, threads: int | None = 1) -> dict[str, Any]:
     """Metrics of the model in ``model_dir`` on a split of ``data`` (the split made with the model's stored
     seed unless ``seed`` is given; ``split="all"`` uses every person with a category)."""
     if split not in ("train", "val", "test", "all"):
         raise PosekitError(f"unknown split {split!r}; choose train, val, test or all")
+    require_sklearn()
+    from threadpoolctl import threadpool_limits
+
     meta = read_meta(model_dir)
     clf = load_classifier(model_dir)
     seed = int(meta.get("seed", 0)) if seed is None else seed
@@ -125,7 +139,8 @@ def evaluate_activity(model_dir: str | Path, data: str, split: str = "test", see
     else:
         persons = splits[split]
     _known(persons, clf.labels, f"{data} ({split} split)")
-    result = split_metrics(persons.labels, _predict(clf, persons), clf.labels)
+    with threadpool_limits(limits=threads):
+        result = split_metrics(persons.labels, _predict(clf, persons), clf.labels)
     return {"model": str(model_dir), "data": data, "split": split, "seed": seed, "counts": counts,
             split: result,
             "majority_baseline": majority_baseline(splits["train"].labels, persons.labels, clf.labels)}
