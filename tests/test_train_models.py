@@ -79,3 +79,17 @@ def test_missing_torch_names_the_install_command(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setitem(sys.modules, "torch", None)  # makes `import torch` raise ImportError
     with pytest.raises(PosekitError, match=r"pip install 'posekit\[train\]'"):
         require_torch()
+
+
+def test_inference_side_modules_and_cli_do_not_import_torch() -> None:
+    import subprocess
+
+    code = (
+        "import sys, posekit.train.export, posekit.train.onnx_eval, posekit.train.targets\n"
+        "import posekit.decode.heatmap\n"
+        "from posekit.cli import build_parser\n"
+        "build_parser()\n"
+        "assert 'torch' not in sys.modules, 'torch imported'\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr

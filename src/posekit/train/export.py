@@ -28,28 +28,19 @@ from pathlib import Path
 from typing import Any
 
 import onnx
-import torch
 
 from posekit.errors import PosekitError
 from posekit.skeletons import get_schema
 from posekit.train.augment import EVAL_ENLARGE
-from posekit.train.checkpoint import load_checkpoint
-from posekit.train.models import config_from_dict, create_model
 
+# torch is imported inside the exporting functions: read_heatmap_model_meta must work without it.
 DECODER = "heatmap-argmax-quadratic"
 
 
-class _LastStage(torch.nn.Module):
-    def __init__(self, model: torch.nn.Module) -> None:
-        super().__init__()
-        self.model = model
+def model_from_checkpoint(ckpt: dict[str, Any]) -> Any:
+    """The trained torch model (eval mode, CPU) of a checkpoint dict; forward returns a list of stages."""
+    from posekit.train.models import config_from_dict, create_model
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model(x)[-1]
-
-
-def model_from_checkpoint(ckpt: dict[str, Any]) -> torch.nn.Module:
-    """The trained model (eval mode, CPU) of a checkpoint dict; forward returns a list of stages."""
     cfg = config_from_dict(ckpt["model_config"])
     k = ckpt.get("num_keypoints") or get_schema(ckpt["schema"]).num_keypoints
     model = create_model(cfg, k)
@@ -69,9 +60,21 @@ def export_onnx(checkpoint: str | Path, out: str | Path, opset: int = 17) -> Pat
 
     checkpoint: a .pt file or a run folder (its best.pt, else last.pt).
     """
-    src = _resolve(checkpoint)
-    ckpt = load_checkpoint(src)
-    model = _LastStage(model_from_checkpoint(ckpt))
+    from posekit.train import require_torch
+
+    torch = require_torch()
+    from posekit.train.checkpoint import load_checkpoint
+
+    class LastStage(torch.nn.Module):
+        def __init__(self, model: torch.nn.Module) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.model(x)[-1]
+
+    ckpt = load_checkpoint(_resolve(checkpoint))
+    model = LastStage(model_from_checkpoint(ckpt))
     h, w = ckpt["codec"]["input_size"]
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -40,6 +40,7 @@ from posekit.train.generator import MEAN, STD, PersonDataset, make_loader
 from posekit.train.models import config_from_dict, config_to_dict, create_model, get_config
 from posekit.train.plot import plot_curves
 from posekit.train.targets import HeatmapCodec
+from posekit.train.validation import pck_hits
 
 LOG_FIELDS = ("epoch", "train_loss", "val_loss", "val_pck", "lr", "train_images", "val_images", "seconds")
 
@@ -78,31 +79,6 @@ def heatmap_loss(
     """Sum over stages of mean weighted squared error. outputs: stages of (B, K, h, w); weights: (B, K)."""
     w = weights[:, :, None, None]
     return sum(((o.float() - targets) ** 2 * w).mean() for o in outputs)
-
-
-def pck_hits(
-    pred: NDArray[np.floating],
-    gt: NDArray[np.floating],
-    labelled: NDArray[np.bool_],
-    schema: Schema,
-    alpha: float = 0.2,
-) -> tuple[int, int]:
-    """(correct, counted) keypoints for PCK@alpha; pred, gt (N, K, 2) px; labelled (N, K). See module doc."""
-    gt = np.asarray(gt, np.float64)
-    labelled = np.asarray(labelled, bool)
-    size = np.full(len(gt), np.nan)
-    if "right_shoulder" in schema.keypoints and "left_hip" in schema.keypoints:
-        a, b = schema.index("right_shoulder"), schema.index("left_hip")
-        ok = labelled[:, a] & labelled[:, b]
-        size[ok] = np.linalg.norm(gt[ok, a] - gt[ok, b], axis=1)
-    for i in np.flatnonzero(~(size > 0)):
-        pts = gt[i][labelled[i]]
-        size[i] = (pts.max(axis=0) - pts.min(axis=0)).max() if len(pts) else np.nan
-    count = labelled & (size[:, None] > 0)
-    dist = np.linalg.norm(np.asarray(pred, np.float64) - gt, axis=2)
-    with np.errstate(invalid="ignore"):
-        hit = dist <= alpha * size[:, None]
-    return int((hit & count).sum()), int(count.sum())
 
 
 def evaluate(

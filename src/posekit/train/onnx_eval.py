@@ -56,7 +56,7 @@ def evaluate_onnx(onnx_path: str | Path, samples: Sequence[Sample], alpha: float
     from posekit.metrics.pck import lsp_pck
     from posekit.skeletons import LSP14
     from posekit.train.export import read_heatmap_model_meta
-    from posekit.train.loop import pck_hits
+    from posekit.train.validation import pck_hits
 
     meta = read_heatmap_model_meta(onnx_path)
     if meta["schema"] != LSP14.name:
