@@ -55,12 +55,13 @@ def confusion_image(confusion: NDArray[np.integer], labels: tuple[str, ...], tit
     img = Image.new("RGB", (left + c * cell + 12, top + c * cell + 12), "white")
     draw = ImageDraw.Draw(img)
     draw.text((8, 6), title or "confusion matrix (rows: true, columns: predicted)", fill="black", font=font)
-    # predicted labels written vertically above the columns
+    # predicted labels above the columns, reading upwards from the matrix: drawn as rows starting at the
+    # left edge, then turned a quarter counter-clockwise (row 0 -> leftmost column, left edge -> bottom)
     col_names = Image.new("RGB", (left, c * cell), "white")
     cd = ImageDraw.Draw(col_names)
     for i, name in enumerate(labels):
-        cd.text((left - 6 - font.getlength(name), i * cell + cell // 2 - 6), name, fill="black", font=font)
-    img.paste(col_names.rotate(-90, expand=True), (left, 24))
+        cd.text((6, i * cell + cell // 2 - 6), name, fill="black", font=font)
+    img.paste(col_names.rotate(90, expand=True), (left, 24))
     rows = cm.sum(axis=1, keepdims=True)
     rate = np.divide(cm, rows, out=np.zeros(cm.shape), where=rows > 0)
     for i, name in enumerate(labels):
