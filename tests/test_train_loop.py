@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import os
 from pathlib import Path
 
 import numpy as np
@@ -81,6 +82,11 @@ def test_training_learns_the_blobs_and_writes_the_run(blobs: tuple[list, list], 
     with Image.open(run / "curves.png") as im:
         assert im.size == (640, 480)
         assert len(im.convert("RGB").getcolors(100000)) > 4  # axes, text and coloured lines were drawn
+    mask = os.umask(0)
+    os.umask(mask)
+    for name in ("log.csv", "curves.png", "last.pt", "best.pt"):
+        assert (run / name).stat().st_mode & 0o777 == 0o666 & ~mask  # usual permissions, not mkstemp's 0600
+    assert [p.name for p in run.iterdir() if ".tmp" in p.name] == []
     ckpt = load_checkpoint(run)
     assert ckpt["epoch"] == 6 and ckpt["schema"] == "blobs3" and ckpt["num_keypoints"] == 3
     assert set(ckpt["rng"]) == {"python", "numpy", "torch", "cuda"}

@@ -22,6 +22,13 @@ from posekit.errors import PosekitError
 FORMAT = "posekit-train-1"
 
 
+def file_mode() -> int:
+    """0o666 less the process umask: mkstemp makes 0600 files, outputs should get the usual permissions."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def rng_state() -> dict[str, Any]:
     """The python, numpy and torch (CPU and CUDA) random states."""
     return {
@@ -48,6 +55,7 @@ def save_checkpoint(path: str | Path, checkpoint: dict[str, Any]) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             torch.save({"format": FORMAT, **checkpoint}, f)
+        os.chmod(tmp, file_mode())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

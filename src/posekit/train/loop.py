@@ -34,7 +34,7 @@ from posekit.datasets.sample import Sample
 from posekit.errors import PosekitError
 from posekit.skeletons import Schema
 from posekit.train.augment import AugmentConfig
-from posekit.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from posekit.train.checkpoint import file_mode, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from posekit.train.flops import count_flops, count_parameters
 from posekit.train.generator import MEAN, STD, PersonDataset, make_loader
 from posekit.train.models import config_from_dict, config_to_dict, create_model, get_config
@@ -116,6 +116,7 @@ def _write_csv(path: Path, history: list[dict[str, Any]]) -> None:
         writer.writeheader()
         for row in history:
             writer.writerow({k: row.get(k) for k in LOG_FIELDS})
+    os.chmod(tmp, file_mode())
     os.replace(tmp, path)
 
 

@@ -50,6 +50,12 @@ def _panel(
         draw.text((x1 - 110, y0 + 6 + 14 * i), name, fill=colour)
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def plot_curves(
     path: str | Path,
     epochs: Sequence[float],
@@ -66,6 +72,7 @@ def plot_curves(
     os.close(fd)
     try:
         img.save(tmp, format="PNG")
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
