@@ -18,6 +18,7 @@ def _panel(
     title: str,
     series: dict[str, Sequence[float]],
     x: Sequence[float],
+    y_range: tuple[float, float] | None = None,
 ) -> None:
     x0, y0, x1, y1 = box
     draw.rectangle(box, outline=(0, 0, 0))
@@ -25,7 +26,7 @@ def _panel(
     values = [v for s in series.values() for v in s if v == v]
     if not values or not x:
         return
-    lo, hi = min(values), max(values)
+    lo, hi = y_range or (min(values), max(values))
     if hi - lo < 1e-12:
         lo, hi = lo - 0.5, hi + 0.5
     xlo, xhi = min(x), max(x)
@@ -62,11 +63,11 @@ def plot_curves(
     losses: dict[str, Sequence[float]],
     pck: dict[str, Sequence[float]],
 ) -> None:
-    """A 640x480 PNG: loss curves on top, PCK curves below; written atomically. NaN points are skipped."""
+    """A 640x480 PNG: loss curves on top, PCK curves (0..1) below; written atomically. NaN points skipped."""
     img = Image.new("RGB", (640, 480), (255, 255, 255))
     draw = ImageDraw.Draw(img)
     _panel(draw, (70, 20, 620, 210), "loss", losses, epochs)
-    _panel(draw, (70, 260, 620, 450), "PCK@0.2", pck, epochs)
+    _panel(draw, (70, 260, 620, 450), "PCK@0.2", pck, epochs, y_range=(0.0, 1.0))
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
     os.close(fd)
