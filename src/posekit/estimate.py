@@ -24,30 +24,43 @@ def predict_file(model, path: str | Path, full_resolution: bool = False) -> tupl
     return image, model.predict(image.rgb).scaled(image.scale)
 
 
-def _read(path: Path, min_side: int | None) -> Image | PosekitError:
+def _staged(model) -> bool:
+    """Single-stage families split predict into preprocess -> infer -> postprocess."""
+    return all(hasattr(model, name) for name in ("preprocess", "infer", "postprocess"))
+
+
+def _prepare(model, path: Path, min_side: int | None, staged: bool):
+    """Read (and, for single-stage models, preprocess) one file; a bad file gives its PosekitError."""
     try:
-        return read_image(path, min_side)
+        image = read_image(path, min_side)
     except PosekitError as err:
-        return err
+        return err, None
+    return image, (model.preprocess(image.rgb) if staged else None)
 
 
 def iter_predictions(model, paths: list[Path], full_resolution: bool = False
                      ) -> Iterator[tuple[Path, Image | PosekitError, Poses | None]]:
     """(path, image or the error that file gave, poses in original pixels) for each path, in order.
 
-    The next file is read and decoded in a background thread while the model runs on the current one
-    (PIL's decoder and onnxruntime both release the GIL), so decoding costs little throughput.
+    The next file is read, decoded and preprocessed in a background thread while the model runs on the
+    current one (PIL, numpy and onnxruntime release the GIL): on two cores decoding costs little throughput.
     """
     min_side = None if full_resolution else model.spec.input_size
+    staged = _staged(model)
     with ThreadPoolExecutor(max_workers=1) as pool:
-        pending = pool.submit(_read, paths[0], min_side) if paths else None
+        pending = pool.submit(_prepare, model, paths[0], min_side, staged) if paths else None
         for i, path in enumerate(paths):
-            image = pending.result()
-            pending = pool.submit(_read, paths[i + 1], min_side) if i + 1 < len(paths) else None
+            image, prepared = pending.result()
+            if i + 1 < len(paths):
+                pending = pool.submit(_prepare, model, paths[i + 1], min_side, staged)
             if isinstance(image, PosekitError):
                 yield path, image, None
+                continue
+            if staged:
+                poses = model.postprocess(model.infer(prepared[0]), prepared[1])
             else:
-                yield path, image, model.predict(image.rgb).scaled(image.scale)
+                poses = model.predict(image.rgb)
+            yield path, image, poses.scaled(image.scale)
 
 
 @dataclass
