@@ -11,14 +11,13 @@ Widths and depths scale by the config's multipliers (B0 = 1.0 / 1.0), as Efficie
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from posekit.errors import PosekitError
-from posekit.train.efficientpose import MBConv
+from posekit.train.efficientpose import channels, mbconv_stages
 
 # EfficientNet-B0 stages: (expansion, kernel, stride, output channels, repeats).
 B0_STAGES = ((1, 3, 1, 16, 1), (6, 3, 2, 24, 2), (6, 5, 2, 40, 2), (6, 3, 2, 80, 3), (6, 5, 1, 112, 3),
@@ -53,10 +52,6 @@ def get_cnn_config(name: str) -> ActivityCNNConfig:
         raise PosekitError(f"unknown CNN config {name!r}; choose one of {', '.join(CNN_CONFIGS)}") from None
 
 
-def _ch(c: int, width: float) -> int:
-    return max(8, int(round(c * width / 8)) * 8)
-
-
 class ActivityCNN(nn.Module):
     """(B, 4 or 3, S, S) -> (B, num_classes) logits (module docstring)."""
 
@@ -64,14 +59,8 @@ class ActivityCNN(nn.Module):
         super().__init__()
         self.cfg, self.num_classes, self.with_pose = cfg, num_classes, with_pose
         self.stem_in = nn.Conv2d(4, 3, 1) if with_pose else nn.Identity()
-        c = _ch(32, cfg.width)
-        layers: list[nn.Module] = [nn.Conv2d(3, c, 3, 2, 1, bias=False), nn.BatchNorm2d(c), nn.SiLU()]
-        for e, k, s, cout, n in B0_STAGES:
-            cout = _ch(cout, cfg.width)
-            for r in range(max(1, math.ceil(n * cfg.depth))):
-                layers.append(MBConv(c, cout, e, k, s if r == 0 else 1))
-                c = cout
-        head = _ch(1280, cfg.width)
+        layers, c = mbconv_stages(B0_STAGES, cfg.width, cfg.depth)
+        head = channels(1280, cfg.width)
         layers += [nn.Conv2d(c, head, 1, bias=False), nn.BatchNorm2d(head), nn.SiLU()]
         self.backbone = nn.Sequential(*layers)
         self.classifier = nn.Sequential(nn.Dropout(cfg.dropout), nn.Linear(head, num_classes))

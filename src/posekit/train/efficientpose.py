@@ -43,7 +43,8 @@ EFFICIENTPOSE_CONFIGS: dict[str, EfficientPoseConfig] = {
 }
 
 
-def _ch(c: int, width: float) -> int:
+def channels(c: int, width: float) -> int:
+    """``c`` scaled by ``width``, rounded to a multiple of 8 (at least 8)."""
     return max(8, int(round(c * width / 8)) * 8)
 
 
@@ -87,14 +88,25 @@ class MBConv(nn.Module):
         return x + y if self.residual else y
 
 
-def _extractor(cfg: EfficientPoseConfig) -> tuple[nn.Sequential, int]:
-    c = _ch(32, cfg.width)
+def mbconv_stages(stages: tuple[tuple[int, int, int, int, int], ...], width: float, depth: float
+                  ) -> tuple[list[nn.Module], int]:
+    """EfficientNet's stem (3x3 stride-2 conv to 32 x width channels) and MBConv stages.
+
+    stages: (expansion, kernel, first stride, out channels, repeats) per stage, scaled by ``width`` (channels,
+    rounded to multiples of 8) and ``depth`` (repeats). Returns the layers and their output channels.
+    """
+    c = channels(32, width)
     layers: list[nn.Module] = [nn.Conv2d(3, c, 3, 2, 1, bias=False), nn.BatchNorm2d(c), nn.SiLU()]
-    for e, k, s, cout, n in _STAGES:
-        cout = _ch(cout, cfg.width)
-        for r in range(max(1, math.ceil(n * cfg.depth))):
+    for e, k, s, cout, n in stages:
+        cout = channels(cout, width)
+        for r in range(max(1, math.ceil(n * depth))):
             layers.append(MBConv(c, cout, e, k, s if r == 0 else 1))
             c = cout
+    return layers, c
+
+
+def _extractor(cfg: EfficientPoseConfig) -> tuple[nn.Sequential, int]:
+    layers, c = mbconv_stages(_STAGES, cfg.width, cfg.depth)
     return nn.Sequential(*layers), c
 
 
@@ -109,7 +121,7 @@ class EfficientPose(nn.Module):
             raise PosekitError(f"{cfg.name}: output size must be input size / 2 or / 4")
         self.high, c = _extractor(cfg)
         self.low, _ = _extractor(cfg)
-        d = _ch(64, cfg.width)
+        d = channels(64, cfg.width)
         blocks: list[nn.Module] = [MBConv(2 * c, d, 6, 5, 1)]
         blocks += [MBConv(d, d, 6, 5, 1) for _ in range(cfg.detection_blocks - 1)]
         self.detection = nn.Sequential(*blocks)
