@@ -29,11 +29,12 @@ from typing import Any
 
 import onnx
 
-from posekit.errors import PosekitError
+from posekit.models.heatmap import read_heatmap_meta as read_heatmap_model_meta  # noqa: F401 - public name
 from posekit.skeletons import get_schema
 from posekit.train.augment import EVAL_ENLARGE
 
-# torch is imported inside the exporting functions: read_heatmap_model_meta must work without it.
+# torch is imported inside the exporting functions. The runtime reads the metadata back with
+# posekit.models.heatmap.read_heatmap_meta (re-exported here as read_heatmap_model_meta).
 DECODER = "heatmap-argmax-quadratic"
 
 
@@ -123,41 +124,3 @@ def export_onnx(checkpoint: str | Path, out: str | Path, opset: int = 17) -> Pat
     return out
 
 
-def read_heatmap_model_meta(onnx_path: str | Path) -> dict[str, Any]:
-    """The posekit metadata of an exported heatmap model, parsed.
-
-    Returns {"kind": "heatmap", "model": str, "schema": str, "input_size": (H, W), "heatmap_size": (h, w),
-    "mean": (3 floats), "std": (3 floats), "color": "RGB", "decoder": str, "crop_enlarge": float,
-    "sigma": float, "val_pck": float | None}. Raises PosekitError when the file is not such a model.
-    """
-    try:
-        proto = onnx.load(str(onnx_path), load_external_data=False)
-    except Exception as err:  # onnx raises DecodeError, FileNotFoundError, ...
-        raise PosekitError(f"{onnx_path}: not a readable ONNX file ({type(err).__name__})") from None
-    props = {p.key: p.value for p in proto.metadata_props}
-    if props.get("posekit.kind") != "heatmap":
-        raise PosekitError(
-            f"{onnx_path}: no posekit.kind=heatmap metadata; export it with `posekit train export`"
-        )
-    try:
-        crop_kind, _, enlarge = props["posekit.crop"].partition(":")
-        if crop_kind != "box-enlarge":
-            raise ValueError(crop_kind)
-        return {
-            "kind": "heatmap",
-            "model": props["posekit.model"],
-            "schema": props["posekit.schema"],
-            "input_size": tuple(int(v) for v in props["posekit.input_size"].split(",")),
-            "heatmap_size": tuple(int(v) for v in props["posekit.heatmap_size"].split(",")),
-            "mean": tuple(float(v) for v in props["posekit.mean"].split(",")),
-            "std": tuple(float(v) for v in props["posekit.std"].split(",")),
-            "color": props["posekit.color"],
-            "decoder": props["posekit.decoder"],
-            "crop_enlarge": float(enlarge),
-            "sigma": float(props["posekit.sigma"]),
-            "val_pck": float(props["posekit.val_pck"]) if "posekit.val_pck" in props else None,
-        }
-    except (KeyError, ValueError) as err:
-        raise PosekitError(
-            f"{onnx_path}: posekit metadata incomplete or malformed ({err}); re-export it"
-        ) from None
