@@ -68,3 +68,12 @@ def test_eval_run_with_gt_boxes_matches_too(lspet_dir, capsys):
     assert out["images"] == 1 and out["gt_boxes"] is True
     # A crop sees the person at another scale: predictions move a little, still within 0.2 torso.
     assert out["pck@0.2"]["shoulder"] == 100.0 and out["pck@0.2"]["hip"] == 100.0
+
+
+def test_eval_run_skip_takes_the_later_images(lspet_dir, capsys):
+    code = main(["eval", "run", "--model", "movenet-thunder", "--dataset", f"lspet:{lspet_dir}", "--json",
+                 "--skip", "1", "--quiet"])
+    assert code == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["images"] == 1
+    assert out["pck@0.2"]["wrist"] == 0.0 and out["pck@0.2"]["shoulder"] == 100.0  # image 2: wrists moved

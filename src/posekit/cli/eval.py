@@ -68,7 +68,8 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", required=True, help="zoo model name or exported .onnx")
     p.add_argument("--dataset", required=True, metavar="KIND:PATH",
                    help="e.g. lspet:../shared/data/lspet-train")
-    p.add_argument("--limit", type=int, default=None, help="first N images only")
+    p.add_argument("--skip", type=int, default=0, help="leave out the first N images (e.g. a training part)")
+    p.add_argument("--limit", type=int, default=None, help="N images only (after --skip)")
     p.add_argument("--gt-boxes", action="store_true",
                    help="run on a crop around each annotated person (single-person protocol)")
     p.add_argument("--margin", type=float, default=0.25, help="crop enlargement per side, with --gt-boxes")
@@ -186,7 +187,7 @@ def run_model_eval(args: argparse.Namespace) -> int:
     from posekit.models.registry import load_model
 
     kind, _ = parse_spec(args.dataset)
-    samples = load_dataset(args.dataset)
+    samples = load_dataset(args.dataset)[max(args.skip, 0):]
     if args.limit is not None:
         samples = samples[: max(args.limit, 0)]
     if not samples:
