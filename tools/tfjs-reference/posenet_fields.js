@@ -10,6 +10,7 @@
 const fs = require('fs');
 const path = require('path');
 const tf = require('@tensorflow/tfjs');
+const { loadModel } = require('./load');
 
 // Output tensor names in the graph, by the field names that posenet_decode.js reads.
 const FIELD_SUFFIXES = {
@@ -19,24 +20,6 @@ const FIELD_SUFFIXES = {
   displacements_bwd: '/displacement_bwd_2/BiasAdd:0',
 };
 
-function loadGraphModel(modelJson) {
-  const model = JSON.parse(fs.readFileSync(modelJson, 'utf8'));
-  const dir = path.dirname(modelJson);
-  const weightSpecs = [];
-  const chunks = [];
-  for (const group of model.weightsManifest) {
-    weightSpecs.push(...group.weights);
-    for (const p of group.paths) chunks.push(fs.readFileSync(path.join(dir, p)));
-  }
-  const buf = Buffer.concat(chunks);
-  const weightData = buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength);
-  const artifacts = {
-    modelTopology: model.modelTopology, weightSpecs, weightData, format: model.format,
-    generatedBy: model.generatedBy, convertedBy: model.convertedBy, signature: model.signature,
-  };
-  return { json: model, loading: tf.loadGraphModel(tf.io.fromMemory(artifacts)) };
-}
-
 async function main() {
   const [modelJson, imageRaw, outDir] = process.argv.slice(2);
   if (!outDir) {
@@ -44,8 +27,8 @@ async function main() {
     process.exit(2);
   }
   await tf.setBackend('cpu');
-  const { json, loading } = loadGraphModel(modelJson);
-  const graph = await loading;
+  const json = JSON.parse(fs.readFileSync(modelJson, 'utf8'));
+  const graph = await loadModel(tf, modelJson);
   const inputName = Object.keys(json.signature.inputs)[0];
   const shape = json.signature.inputs[inputName].tensorShape.dim.map((d) => Number(d.size));
   const raw = fs.readFileSync(imageRaw);
