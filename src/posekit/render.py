@@ -46,7 +46,7 @@ def draw_poses(rgb: NDArray[np.uint8], poses: Poses, min_keypoint_score: float =
 
 
 def save_png(img, path: Path) -> None:
-    from posekit.formats import write_atomic
+    from posekit.atomic import write_atomic
 
     buf = io.BytesIO()
     img.save(buf, format="PNG")

@@ -15,7 +15,7 @@ def sample_image() -> Path:
     """Path of the sample photo (512 x 512 RGB PNG), created on first use."""
     import io
 
-    from posekit.formats import write_atomic
+    from posekit.atomic import write_atomic
     from posekit.hub import cache_dir
 
     path = cache_dir() / "samples" / "astronaut.png"

@@ -16,8 +16,9 @@ from typing import Any
 
 from posekit.activity.classifier import KINDS, ActivityClassifier, require_sklearn
 from posekit.activity.features import FEATURE_VERSION
+from posekit.atomic import write_atomic
 from posekit.errors import PosekitError
-from posekit.formats import write_atomic, write_json
+from posekit.formats import write_json
 
 FORMAT = "posekit-activity"
 FORMAT_VERSION = 1

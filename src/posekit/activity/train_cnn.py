@@ -119,7 +119,7 @@ def image_items(samples: list[Sample], labels: tuple[str, ...]) -> tuple[list[Im
 def _save(obj: dict[str, Any], path: Path) -> None:
     import torch
 
-    from posekit.formats import write_atomic
+    from posekit.atomic import write_atomic
 
     buf = io.BytesIO()
     torch.save(obj, buf)

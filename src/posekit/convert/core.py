@@ -8,14 +8,13 @@ graph outputs follow ``signature.outputs`` order and are named by their signatur
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 import onnx
 from onnx import helper
 
+from posekit.atomic import write_atomic
 from posekit.convert import ops_conv, ops_math, ops_resize, ops_shape, ops_slice
 from posekit.convert.builder import Builder, onnx_type
 from posekit.convert.graph import Node, TfjsGraph, load_tfjs
@@ -77,7 +76,7 @@ def convert_tfjs(model_json: Path, out: Path | None = None,
     })
     onnx.checker.check_model(model)
     if out is not None:
-        save_atomic(model, Path(out))
+        write_atomic(Path(out), model.SerializeToString())
     return model
 
 
@@ -91,19 +90,6 @@ def _fill_output_shapes(model: onnx.ModelProto) -> None:
     for out in model.graph.output:
         if out.name in missing and inferred[out.name].type.tensor_type.HasField("shape"):
             out.type.CopyFrom(inferred[out.name].type)
-
-
-def save_atomic(model: onnx.ModelProto, path: Path) -> None:
-    """Write ``model`` to a temp file beside ``path``, then rename it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(model.SerializeToString())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _signature_outputs(graph: TfjsGraph) -> list[tuple[str, str, dict]]:

@@ -8,25 +8,18 @@ The data loader needs no state of its own: its draws depend only on (seed, epoch
 
 from __future__ import annotations
 
-import os
+import io
 import random
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from posekit.atomic import write_atomic
 from posekit.errors import PosekitError
 
 FORMAT = "posekit-train-1"
-
-
-def file_mode() -> int:
-    """0o666 less the process umask: mkstemp makes 0600 files, outputs should get the usual permissions."""
-    mask = os.umask(0)
-    os.umask(mask)
-    return 0o666 & ~mask
 
 
 def rng_state() -> dict[str, Any]:
@@ -48,18 +41,10 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
 
 def save_checkpoint(path: str | Path, checkpoint: dict[str, Any]) -> None:
-    """torch.save to a temporary file in the same folder, then os.replace (never a half-written file)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save({"format": FORMAT, **checkpoint}, f)
-        os.chmod(tmp, file_mode())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """torch.save, written atomically (``posekit.atomic.write_atomic``: never a half-written file)."""
+    buf = io.BytesIO()
+    torch.save({"format": FORMAT, **checkpoint}, buf)
+    write_atomic(path, buf.getvalue())
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:

@@ -21,14 +21,14 @@ metadata_props (all strings; `read_heatmap_model_meta` parses them back):
 
 from __future__ import annotations
 
-import os
-import tempfile
+import io
 import warnings
 from pathlib import Path
 from typing import Any
 
 import onnx
 
+from posekit.atomic import write_atomic
 from posekit.models.heatmap import read_heatmap_meta as read_heatmap_model_meta  # noqa: F401 - public name
 from posekit.skeletons import get_schema
 from posekit.train.augment import EVAL_ENLARGE
@@ -78,49 +78,37 @@ def export_onnx(checkpoint: str | Path, out: str | Path, opset: int = 17) -> Pat
     model = LastStage(model_from_checkpoint(ckpt))
     h, w = ckpt["codec"]["input_size"]
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=out.name + ".", suffix=".tmp.onnx", dir=out.parent)
-    os.close(fd)
-    try:
-        with torch.no_grad(), warnings.catch_warnings():
-            warnings.simplefilter(
-                "ignore", DeprecationWarning
-            )  # the TorchScript exporter: no onnxscript needed
-            torch.onnx.export(
-                model, (torch.zeros(1, 3, h, w),), tmp, dynamo=False, opset_version=opset,
-                input_names=["image"], output_names=["heatmaps"],
-                dynamic_axes={"image": {0: "batch"}, "heatmaps": {0: "batch"}},
-            )  # fmt: skip
-        proto = onnx.load(tmp)
-        history = ckpt.get("history") or []
-        epoch_row = next((r for r in history if r["epoch"] == ckpt["epoch"]), None)
-        meta = {
-            "posekit.kind": "heatmap",
-            "posekit.model": ckpt["model_config"]["name"],
-            "posekit.schema": ckpt["schema"],
-            "posekit.input_size": f"{h},{w}",
-            "posekit.heatmap_size": ",".join(str(v) for v in ckpt["codec"]["heatmap_size"]),
-            "posekit.mean": ",".join(repr(float(v)) for v in ckpt["mean"]),
-            "posekit.std": ",".join(repr(float(v)) for v in ckpt["std"]),
-            "posekit.color": "RGB",
-            "posekit.decoder": DECODER,
-            "posekit.crop": f"box-enlarge:{EVAL_ENLARGE}",
-            "posekit.sigma": repr(float(ckpt["codec"]["sigma"])),
-        }
-        if epoch_row is not None and epoch_row["val_pck"] == epoch_row["val_pck"]:
-            meta["posekit.val_pck"] = repr(float(epoch_row["val_pck"]))
-        del proto.metadata_props[:]
-        for key, value in meta.items():
-            proto.metadata_props.add(key=key, value=value)
-        onnx.checker.check_model(proto)
-        onnx.save(proto, tmp)
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(tmp, 0o666 & ~mask)
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    buf = io.BytesIO()
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # the TorchScript exporter: no onnxscript needed
+        torch.onnx.export(
+            model, (torch.zeros(1, 3, h, w),), buf, dynamo=False, opset_version=opset,
+            input_names=["image"], output_names=["heatmaps"],
+            dynamic_axes={"image": {0: "batch"}, "heatmaps": {0: "batch"}},
+        )  # fmt: skip
+    proto = onnx.load_from_string(buf.getvalue())
+    history = ckpt.get("history") or []
+    epoch_row = next((r for r in history if r["epoch"] == ckpt["epoch"]), None)
+    meta = {
+        "posekit.kind": "heatmap",
+        "posekit.model": ckpt["model_config"]["name"],
+        "posekit.schema": ckpt["schema"],
+        "posekit.input_size": f"{h},{w}",
+        "posekit.heatmap_size": ",".join(str(v) for v in ckpt["codec"]["heatmap_size"]),
+        "posekit.mean": ",".join(repr(float(v)) for v in ckpt["mean"]),
+        "posekit.std": ",".join(repr(float(v)) for v in ckpt["std"]),
+        "posekit.color": "RGB",
+        "posekit.decoder": DECODER,
+        "posekit.crop": f"box-enlarge:{EVAL_ENLARGE}",
+        "posekit.sigma": repr(float(ckpt["codec"]["sigma"])),
+    }
+    if epoch_row is not None and epoch_row["val_pck"] == epoch_row["val_pck"]:
+        meta["posekit.val_pck"] = repr(float(epoch_row["val_pck"]))
+    del proto.metadata_props[:]
+    for key, value in meta.items():
+        proto.metadata_props.add(key=key, value=value)
+    onnx.checker.check_model(proto)
+    write_atomic(out, proto.SerializeToString())
     return out
 
 

@@ -14,11 +14,10 @@ the longer side of the box around the labelled ground-truth keypoints instead (b
 from __future__ import annotations
 
 import csv
+import io
 import math
-import os
 import random
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -30,11 +29,12 @@ import torch
 from numpy.typing import NDArray
 from tqdm import tqdm
 
+from posekit.atomic import write_atomic
 from posekit.datasets.sample import Sample
 from posekit.errors import PosekitError
 from posekit.skeletons import Schema
 from posekit.train.augment import AugmentConfig
-from posekit.train.checkpoint import file_mode, load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from posekit.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from posekit.train.flops import count_flops, count_parameters
 from posekit.train.generator import MEAN, STD, PersonDataset, make_loader
 from posekit.train.models import config_from_dict, config_to_dict, create_model, get_config
@@ -110,14 +110,12 @@ def evaluate(
 
 
 def _write_csv(path: Path, history: list[dict[str, Any]]) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    with os.fdopen(fd, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=LOG_FIELDS)
-        writer.writeheader()
-        for row in history:
-            writer.writerow({k: row.get(k) for k in LOG_FIELDS})
-    os.chmod(tmp, file_mode())
-    os.replace(tmp, path)
+    buf = io.StringIO(newline="")
+    writer = csv.DictWriter(buf, fieldnames=LOG_FIELDS)
+    writer.writeheader()
+    for row in history:
+        writer.writerow({k: row.get(k) for k in LOG_FIELDS})
+    write_atomic(path, buf.getvalue().encode("utf-8"))
 
 
 def default_sigma(heatmap_size: tuple[int, int]) -> float:

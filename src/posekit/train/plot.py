@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
+import io
 from collections.abc import Sequence
 from pathlib import Path
 
 from PIL import Image, ImageDraw
+
+from posekit.atomic import write_atomic
 
 _COLOURS = ((31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40))
 
@@ -51,12 +52,6 @@ def _panel(
         draw.text((x1 - 110, y0 + 6 + 14 * i), name, fill=colour)
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 def plot_curves(
     path: str | Path,
     epochs: Sequence[float],
@@ -68,13 +63,6 @@ def plot_curves(
     draw = ImageDraw.Draw(img)
     _panel(draw, (70, 20, 620, 210), "loss", losses, epochs)
     _panel(draw, (70, 260, 620, 450), "PCK@0.2", pck, epochs, y_range=(0.0, 1.0))
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        img.save(tmp, format="PNG")
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    write_atomic(path, buf.getvalue())
