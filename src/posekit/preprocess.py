@@ -62,9 +62,14 @@ def person_crop(rgb: NDArray[np.uint8], box: NDArray[np.floating], margin: float
     side = max(x2 - x1, y2 - y1, 1.0) * (1 + 2 * margin)
     ox, oy = int(round(cx - side / 2)), int(round(cy - side / 2))
     n = int(round(side))
+    return cut(rgb, ox, oy, n, n), np.array([ox, oy], np.float32)
+
+
+def cut(rgb: NDArray[np.uint8], x0: int, y0: int, width: int, height: int) -> NDArray[np.uint8]:
+    """The (height, width, 3) region of ``rgb`` whose top-left pixel is (x0, y0); black outside the image."""
+    out = np.zeros((height, width, 3), np.uint8)
     h, w = rgb.shape[:2]
-    crop = np.zeros((n, n, 3), np.uint8)
-    sx0, sy0, sx1, sy1 = max(ox, 0), max(oy, 0), min(ox + n, w), min(oy + n, h)
+    sx0, sy0, sx1, sy1 = max(x0, 0), max(y0, 0), min(x0 + width, w), min(y0 + height, h)
     if sx1 > sx0 and sy1 > sy0:
-        crop[sy0 - oy:sy1 - oy, sx0 - ox:sx1 - ox] = rgb[sy0:sy1, sx0:sx1]
-    return crop, np.array([ox, oy], np.float32)
+        out[sy0 - y0:sy1 - y0, sx0 - x0:sx1 - x0] = rgb[sy0:sy1, sx0:sx1]
+    return out

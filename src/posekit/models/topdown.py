@@ -15,6 +15,7 @@ from numpy.typing import NDArray
 
 from posekit.errors import PosekitError
 from posekit.models.blazepose import BlazePoseDetector
+from posekit.preprocess import cut
 from posekit.types import Poses
 
 DETECTORS = ("movenet-multipose", "blazepose-detector")
@@ -29,12 +30,7 @@ def crop_box(rgb: NDArray[np.uint8], box: NDArray[np.floating], margin: float) -
     w, h = max(x2 - x1, 1.0) * (1 + margin), max(y2 - y1, 1.0) * (1 + margin)
     x0, y0 = math.floor(cx - w / 2), math.floor(cy - h / 2)
     cw, ch = math.ceil(cx + w / 2) - x0, math.ceil(cy + h / 2) - y0
-    out = np.zeros((ch, cw, 3), np.uint8)
-    ih, iw = rgb.shape[:2]
-    sx0, sy0, sx1, sy1 = max(x0, 0), max(y0, 0), min(x0 + cw, iw), min(y0 + ch, ih)
-    if sx1 > sx0 and sy1 > sy0:
-        out[sy0 - y0:sy1 - y0, sx0 - x0:sx1 - x0] = rgb[sy0:sy1, sx0:sx1]
-    return out, (x0, y0)
+    return cut(rgb, x0, y0, cw, ch), (x0, y0)
 
 
 class TopDown:
