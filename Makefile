@@ -7,7 +7,7 @@ OUT ?= demo-out
 MODEL ?= movenet-multipose
 REF := tools/tfjs-reference
 
-.PHONY: demo test lint node-ref clean
+.PHONY: demo test lint node-ref browser clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,10 +33,19 @@ node-ref:
 	  fi; \
 	else echo "npm not found: the TF.js parity tests will be skipped"; fi
 
+# Headless Chromium + chromedriver from Debian's packages for the web page tests (skipped, with a message,
+# where they cannot be installed: not root or no apt-get).
+browser:
+	@if command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver) \
+	    >/tmp/posekit-apt.log 2>&1 || { echo "apt-get install chromium failed (see /tmp/posekit-apt.log)"; exit 1; }; \
+	else echo "chromium not found and not root: the browser tests will be skipped"; fi
+
 lint: $(VENV)/.test
 	$(BIN)/ruff check src tests benchmarks
 
-test: $(VENV)/.test node-ref lint
+test: $(VENV)/.test node-ref browser lint
 	$(BIN)/pytest -q
 
 clean:

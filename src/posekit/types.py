@@ -20,6 +20,7 @@ class Poses:
     pose_scores: (N,) float32 per-person confidence.
     schema: the keypoint schema (names, edges, flip pairs).
     boxes: optional (N, 4) float32 person boxes x1, y1, x2, y2 in pixels.
+    track_ids: optional (N,) int64 identities that persist across video frames (None for still images).
     """
 
     xy: NDArray[np.float32]
@@ -27,6 +28,7 @@ class Poses:
     pose_scores: NDArray[np.float32]
     schema: Schema
     boxes: NDArray[np.float32] | None = None
+    track_ids: NDArray[np.int64] | None = None
 
     def __post_init__(self) -> None:
         k = self.schema.num_keypoints
@@ -39,6 +41,8 @@ class Poses:
         object.__setattr__(self, "pose_scores", pose_scores)
         if self.boxes is not None:
             object.__setattr__(self, "boxes", np.asarray(self.boxes, dtype=np.float32).reshape(n, 4))
+        if self.track_ids is not None:
+            object.__setattr__(self, "track_ids", np.asarray(self.track_ids, dtype=np.int64).reshape(n))
 
     @classmethod
     def empty(cls, schema: Schema, with_boxes: bool = False) -> Poses:
@@ -52,14 +56,19 @@ class Poses:
     def select(self, keep: NDArray[np.bool_] | NDArray[np.intp]) -> Poses:
         """The people picked by a boolean mask or an index array."""
         boxes = None if self.boxes is None else self.boxes[keep]
-        return Poses(self.xy[keep], self.scores[keep], self.pose_scores[keep], self.schema, boxes)
+        ids = None if self.track_ids is None else self.track_ids[keep]
+        return Poses(self.xy[keep], self.scores[keep], self.pose_scores[keep], self.schema, boxes, ids)
 
     def scaled(self, factor: float) -> Poses:
         """The same poses with coordinates multiplied by ``factor`` (e.g. from a reduced decode)."""
         if factor == 1.0:
             return self
         boxes = None if self.boxes is None else self.boxes * factor
-        return Poses(self.xy * factor, self.scores, self.pose_scores, self.schema, boxes)
+        return Poses(self.xy * factor, self.scores, self.pose_scores, self.schema, boxes, self.track_ids)
+
+    def with_track_ids(self, track_ids: NDArray[np.integer] | None) -> Poses:
+        """The same poses carrying ``track_ids`` (N,) (or none)."""
+        return Poses(self.xy, self.scores, self.pose_scores, self.schema, self.boxes, track_ids)
 
     def to_posenet(self) -> list[dict[str, Any]]:
         """PoseNet's JSON layout: score, keypoints with part/position/score, and box when present."""
@@ -79,5 +88,7 @@ class Poses:
             if self.boxes is not None:
                 x1, y1, x2, y2 = (float(v) for v in self.boxes[i])
                 pose["box"] = {"x1": x1, "y1": y1, "x2": x2, "y2": y2}
+            if self.track_ids is not None:
+                pose["track_id"] = int(self.track_ids[i])
             out.append(pose)
         return out
