@@ -64,21 +64,28 @@ class TopDown:
         return poses.boxes[order] if poses.boxes is not None else np.zeros((0, 4), np.float32)
 
     def predict(self, rgb: NDArray[np.uint8]) -> Poses:
-        xy, scores, pose_scores, kept = [], [], [], []
-        for box in self.boxes(rgb):
-            crop, (x0, y0) = crop_box(rgb, box, self.margin)
-            found = self.single.predict(crop)
-            if len(found) == 0:
-                continue
-            best = int(np.argmax(found.pose_scores))
-            xy.append(found.xy[best] + np.array([x0, y0], np.float32))
-            scores.append(found.scores[best])
-            pose_scores.append(found.pose_scores[best])
-            kept.append(box)
-        if not xy:
-            return Poses.empty(self.schema, with_boxes=True)
-        poses = Poses(np.stack(xy), np.stack(scores), np.array(pose_scores), self.schema, np.stack(kept))
+        poses = poses_in_boxes(self.single, rgb, self.boxes(rgb), self.margin)
         return poses.select(poses.pose_scores >= self.min_score)
+
+
+def poses_in_boxes(single, rgb: NDArray[np.uint8], boxes: NDArray[np.floating], margin: float) -> Poses:
+    """The best pose of one-person model ``single`` in each box (x1, y1, x2, y2 pixels, enlarged by
+    ``margin``), in image pixels; a box where the model finds nobody gives no pose. The box is kept as the
+    person's box."""
+    xy, scores, pose_scores, kept = [], [], [], []
+    for box in boxes:
+        crop, (x0, y0) = crop_box(rgb, box, margin)
+        found = single.predict(crop)
+        if len(found) == 0:
+            continue
+        best = int(np.argmax(found.pose_scores))
+        xy.append(found.xy[best] + np.array([x0, y0], np.float32))
+        scores.append(found.scores[best])
+        pose_scores.append(found.pose_scores[best])
+        kept.append(box)
+    if not xy:
+        return Poses.empty(single.schema, with_boxes=True)
+    return Poses(np.stack(xy), np.stack(scores), np.array(pose_scores), single.schema, np.stack(kept))
 
 
 def load_topdown(single: str, detector: str = "movenet-multipose", margin: float = 0.25,

@@ -1,0 +1,160 @@
+"""PoseTracker: a model run over video frames, with identities, smoothing and crops that follow people.
+
+- Multi-person models (MoveNet MultiPose, PoseNet) run on every whole frame.
+- One-person models and top-down pipelines follow each person: after a detection, the next frame's crop is
+  the square around this frame's keypoints of that person (as MediaPipe and MoveNet's demos do), so a frame
+  costs one crop per tracked person. The detector (a top-down pipeline's, or the whole image for a one-person
+  model) runs every ``detect_every`` frames and whenever a followed person is lost; people it finds that no
+  crop covers are added, and crops that land on the same person are merged (pose OKS above 0.5).
+- ``Tracker`` gives identities, the One Euro filter smooths keypoints per identity.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from posekit.errors import PosekitError
+from posekit.models.topdown import TopDown, poses_in_boxes
+from posekit.types import Poses
+from posekit.video.matching import box_iou, keypoint_boxes, keypoint_similarity
+from posekit.video.smoothing import OneEuroParams
+from posekit.video.tracks import Tracker, TrackerParams
+
+# A crop around a person's keypoints is the square around them, enlarged by this fraction.
+ROI_MARGIN = 0.4
+# Two poses this alike (OKS) from overlapping crops are one person.
+SAME_PERSON_OKS = 0.5
+# A followed person's crop next to a new detector box is kept only when it overlaps every box less.
+NEW_BOX_IOU = 0.3
+
+
+@dataclass
+class TrackerStats:
+    """What the model cost: frames, detector runs (whole-image runs for one-person models), crops run."""
+
+    frames: int = 0
+    detector_runs: int = 0
+    crops: int = 0
+
+
+def square_boxes(boxes: NDArray[np.floating]) -> NDArray[np.float32]:
+    """(N, 4) boxes -> the squares with the same centres and side max(width, height)."""
+    boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
+    centre = (boxes[:, :2] + boxes[:, 2:]) / 2
+    half = np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])[:, None] / 2
+    return np.concatenate([centre - half, centre + half], axis=1)
+
+
+def merge_same_people(poses: Poses, sigmas: NDArray[np.float64], threshold: float) -> Poses:
+    """Drop a pose when a higher-scoring one is the same person (OKS >= SAME_PERSON_OKS)."""
+    if len(poses) < 2:
+        return poses
+    order = np.argsort(-poses.pose_scores, kind="stable")
+    sim = keypoint_similarity(poses.xy, poses.scores, poses.xy, poses.scores, sigmas, threshold, 1)
+    keep: list[int] = []
+    for i in order:
+        if all(sim[k, i] < SAME_PERSON_OKS for k in keep):
+            keep.append(int(i))
+    return poses.select(np.array(sorted(keep), np.intp))
+
+
+class PoseTracker:
+    """``update(rgb, time) -> Poses`` with ``track_ids``; ``time`` in seconds (the frame's timestamp).
+
+    model: a zoo model (``posekit.load_model``) or a ``TopDown``. smooth: One Euro filter per identity
+    (``smoothing`` sets its parameters). track: False runs the model on each frame on its own (no
+    identities, no smoothing, no crops carried over). detect_every: with crops that follow people, run the
+    detector at least every this many frames.
+    """
+
+    def __init__(self, model, smooth: bool = True, track: bool = True, detect_every: int = 10,
+                 smoothing: OneEuroParams | None = None, tracking: TrackerParams | None = None,
+                 roi_margin: float = ROI_MARGIN) -> None:
+        if detect_every < 1:
+            raise PosekitError(f"--detect-every {detect_every}: give 1 or more frames")
+        self.model = model
+        self.schema = model.schema
+        self.track = track
+        self.detect_every = detect_every
+        self.roi_margin = roi_margin
+        self.tracker = Tracker(self.schema, tracking, (smoothing or OneEuroParams()) if smooth else None)
+        self.follow = track and (isinstance(model, TopDown) or not model.spec.multi_person)
+        self.reset()
+
+    def reset(self) -> None:
+        self.tracker.reset()
+        self.rois = np.zeros((0, 4), np.float32)  # squares around the people followed, pixels
+        self.lost = True
+        self.stats = TrackerStats()
+
+    def update(self, rgb: NDArray[np.uint8], time: float) -> Poses:
+        self.stats.frames += 1
+        if not self.track:
+            self.stats.detector_runs += 1
+            return self.model.predict(rgb)
+        raw = self._follow(rgb) if self.follow else self._detect_whole(rgb)
+        return self.tracker.update(raw, time)
+
+    def _detect_whole(self, rgb: NDArray[np.uint8]) -> Poses:
+        self.stats.detector_runs += 1
+        return self.model.predict(rgb)
+
+    @property
+    def _single(self):
+        return self.model.single if isinstance(self.model, TopDown) else self.model
+
+    def _good(self, poses: Poses) -> NDArray[np.bool_]:
+        """People worth following: a pose score above the pipeline's floor and enough confident keypoints."""
+        p = self.tracker.params
+        floor = self.model.min_score if isinstance(self.model, TopDown) else 0.0
+        confident = (poses.scores >= p.keypoint_threshold).sum(axis=1) >= p.min_keypoints
+        return confident & (poses.pose_scores >= floor)
+
+    def _detect(self, rgb: NDArray[np.uint8], keep_rois: NDArray[np.float32]) -> Poses:
+        """Detector boxes (or the whole image) plus the followed crops no box covers."""
+        self.stats.detector_runs += 1
+        if isinstance(self.model, TopDown):
+            boxes = self.model.boxes(rgb)
+            found = poses_in_boxes(self._single, rgb, boxes, self.model.margin)
+            self.stats.crops += len(boxes)
+        else:
+            found = self.model.predict(rgb)
+            boxes = np.array([[0, 0, rgb.shape[1], rgb.shape[0]]], np.float32)
+        extra = keep_rois[box_iou(keep_rois, boxes).max(axis=1, initial=0.0) < NEW_BOX_IOU] \
+            if len(boxes) else keep_rois
+        return _concat(found, self._crops(rgb, extra))
+
+    def _crops(self, rgb: NDArray[np.uint8], rois: NDArray[np.float32]) -> Poses:
+        self.stats.crops += len(rois)
+        return poses_in_boxes(self._single, rgb, rois, self.roi_margin)
+
+    def _follow(self, rgb: NDArray[np.uint8]) -> Poses:
+        due = self.lost or len(self.rois) == 0 or (self.stats.frames - 1) % self.detect_every == 0
+        if due:
+            found = self._detect(rgb, self.rois)
+        else:
+            found = self._crops(rgb, self.rois)
+            if not self._good(found).any():  # everyone lost: look again now rather than skip a frame
+                found = self._detect(rgb, np.zeros((0, 4), np.float32))
+        good = self._good(found)
+        self.lost = not due and int(good.sum()) < len(self.rois)
+        found = found.select(good)
+        found = merge_same_people(found, self.tracker.sigmas, self.tracker.params.keypoint_threshold)
+        if not isinstance(self.model, TopDown) and len(found) > 1:  # a one-person model follows one person
+            found = found.select(np.array([int(np.argmax(found.pose_scores))]))
+        threshold = self.tracker.params.keypoint_threshold
+        self.rois = square_boxes(keypoint_boxes(found.xy, found.scores, threshold))
+        return found
+
+
+def _concat(a: Poses, b: Poses) -> Poses:
+    if len(b) == 0:
+        return a
+    if len(a) == 0:
+        return b
+    boxes = None if a.boxes is None or b.boxes is None else np.concatenate([a.boxes, b.boxes])
+    return Poses(np.concatenate([a.xy, b.xy]), np.concatenate([a.scores, b.scores]),
+                 np.concatenate([a.pose_scores, b.pose_scores]), a.schema, boxes)

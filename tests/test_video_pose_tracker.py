@@ -1,0 +1,81 @@
+"""PoseTracker on real models: identities over a moving photo, crops that follow people, detector cadence."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import posekit
+from posekit.errors import PosekitError
+from posekit.models.topdown import load_topdown
+from posekit.skeletons import COCO17
+from posekit.types import Poses
+from posekit.video.matching import schema_sigmas
+from posekit.video.pose_tracker import PoseTracker, merge_same_people, square_boxes
+
+pytestmark = pytest.mark.network
+
+
+@pytest.fixture(scope="module")
+def astronaut():
+    return pytest.importorskip("skimage.data").astronaut()
+
+
+def panned(rgb: np.ndarray, n: int, step: int = 4) -> list[np.ndarray]:
+    """``n`` frames of ``rgb`` moving right by ``step`` px a frame (wrapping)."""
+    return [np.roll(rgb, step * i, axis=1) for i in range(n)]
+
+
+def test_square_boxes_and_merging_by_hand():
+    np.testing.assert_array_equal(square_boxes(np.array([[0, 0, 10, 40]])), [[-15, 0, 25, 40]])
+    xy = np.random.default_rng(0).uniform(0, 100, (1, 17, 2))
+    twin = Poses(np.concatenate([xy, xy + 0.5, xy + 300]), np.ones((3, 17)), [0.5, 0.9, 0.4], COCO17)
+    kept = merge_same_people(twin, schema_sigmas(COCO17), 0.3)
+    assert kept.pose_scores.tolist() == pytest.approx([0.9, 0.4])
+
+
+def test_one_person_model_follows_the_person_with_crops(model_package, astronaut):
+    model = posekit.load_model("movenet-thunder")
+    tracker = PoseTracker(model, smooth=False, detect_every=10)
+    frames = panned(astronaut, 20)
+    out = [tracker.update(f, i / 30) for i, f in enumerate(frames)]
+    assert all(len(p) == 1 and p.track_ids.tolist() == [1] for p in out)
+    # Frames 1 and 11 run the model on the whole image; the other 18 on a crop around the last pose.
+    assert (tracker.stats.detector_runs, tracker.stats.crops) == (2, 18)
+    nose = COCO17.index("nose")
+    for i in (5, 15):  # the crop finds the same nose as the whole image (within 4 px)
+        whole = model.predict(frames[i])
+        assert np.linalg.norm(out[i].xy[0, nose] - whole.xy[0, nose]) < 4.0
+        assert out[i].xy[0, nose, 0] == pytest.approx(out[0].xy[0, nose, 0] + 4 * i, abs=4.0)
+
+
+def test_topdown_costs_one_crop_per_person_per_frame_and_keeps_ids(model_package, astronaut):
+    pair = np.concatenate([astronaut, astronaut], axis=1)
+    tracker = PoseTracker(load_topdown("movenet-thunder"), smooth=False, detect_every=10)
+    out = [tracker.update(f, i / 30) for i, f in enumerate(panned(pair, 12, step=3))]
+    assert all(len(p) == 2 for p in out)
+    first = dict(zip(out[0].track_ids.tolist(), out[0].xy[:, 0, 0].tolist(), strict=True))
+    assert sorted(first) == [1, 2]
+    for i, p in enumerate(out):  # each identity stays on its astronaut (the left one stays left)
+        by_id = dict(zip(p.track_ids.tolist(), p.xy[:, 0, 0].tolist(), strict=True))
+        assert by_id[1] == pytest.approx(first[1] + 3 * i, abs=6)
+        assert by_id[2] == pytest.approx(first[2] + 3 * i, abs=6)
+    s = tracker.stats
+    assert s.detector_runs == 2  # frames 1 and 11
+    assert s.crops == 2 * 12  # 2 crops on each detector frame, 2 followed crops on the others
+
+
+def test_multi_person_model_runs_every_frame_and_no_track_gives_no_ids(model_package, astronaut):
+    model = posekit.load_model("movenet-multipose")
+    tracked = PoseTracker(model)
+    plain = PoseTracker(model, track=False)
+    for i, f in enumerate(panned(astronaut, 4)):
+        a, b = tracked.update(f, i / 30), plain.update(f, i / 30)
+        assert a.track_ids is not None and 1 in a.track_ids.tolist()
+        assert b.track_ids is None and len(b) >= 1
+    assert tracked.stats.detector_runs == 4 and tracked.stats.crops == 0
+
+
+def test_detect_every_must_be_positive(model_package):
+    with pytest.raises(PosekitError, match="--detect-every"):
+        PoseTracker(posekit.load_model("movenet-lightning"), detect_every=0)

@@ -1,0 +1,100 @@
+"""Track lifetime with hand-made people: identities follow people, expire, and start only when sure."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from posekit.errors import PosekitError
+from posekit.skeletons import COCO17, Schema
+from posekit.types import Poses
+from posekit.video.smoothing import OneEuroParams
+from posekit.video.tracks import Tracker, TrackerParams
+
+RNG = np.random.default_rng(7)
+SHAPE = RNG.uniform(0, 120, size=(17, 2)).astype(np.float32)  # one body shape, ~120 px
+
+
+def frame(positions, scores=None, schema=COCO17, shape=SHAPE) -> Poses:
+    xy = np.stack([shape + np.array(p, np.float32) for p in positions]) if positions else np.zeros((0, 17, 2))
+    n = len(positions)
+    sc = np.full((n, schema.num_keypoints), 0.9) if scores is None else scores
+    return Poses(xy, sc, np.full(n, 0.8), schema)
+
+
+def test_ids_follow_people_whatever_the_detection_order():
+    tracker = Tracker(COCO17)
+    first = tracker.update(frame([(0, 0), (400, 0)]), 0.0)
+    assert first.track_ids.tolist() == [1, 2]
+    for t in range(1, 20):
+        a, b = (5 * t, 0), (400 - 5 * t, 10)
+        order = [b, a] if t % 2 else [a, b]
+        out = tracker.update(frame(order), t / 30)
+        ids = dict(zip(out.track_ids.tolist(), out.xy[:, 0, 0].tolist(), strict=True))
+        assert ids[1] == pytest.approx(SHAPE[0, 0] + a[0]) and ids[2] == pytest.approx(SHAPE[0, 0] + b[0])
+
+
+def test_a_lost_person_keeps_the_id_within_max_age_and_gets_a_new_one_after():
+    tracker = Tracker(COCO17, TrackerParams(max_age=1.0))
+    assert tracker.update(frame([(0, 0)]), 0.0).track_ids.tolist() == [1]
+    assert len(tracker.update(frame([]), 0.5)) == 0
+    assert tracker.update(frame([(3, 0)]), 0.9).track_ids.tolist() == [1]  # gone 0.9 s: same person
+    assert tracker.update(frame([(3, 0)]), 2.0).track_ids.tolist() == [2]  # gone 1.1 s: forgotten
+
+
+def test_a_new_track_needs_enough_confident_keypoints():
+    tracker = Tracker(COCO17, TrackerParams(min_keypoints=4, keypoint_threshold=0.3))
+    scores = np.full((2, 17), 0.1)
+    scores[0, :4] = 0.9  # 4 sure keypoints: enough
+    scores[1, :3] = 0.9  # 3: not enough
+    out = tracker.update(frame([(0, 0), (500, 0)], scores), 0.0)
+    assert out.track_ids.tolist() == [1] and out.xy[0, 0, 0] == pytest.approx(SHAPE[0, 0])
+
+
+def test_max_tracks_keeps_the_most_recently_seen():
+    tracker = Tracker(COCO17, TrackerParams(max_tracks=2))
+    tracker.update(frame([(0, 0)]), 0.0)
+    tracker.update(frame([(300, 0)]), 0.1)
+    out = tracker.update(frame([(600, 0)]), 0.2)
+    assert out.track_ids.tolist() == [3]
+    assert sorted(t.id for t in tracker.tracks) == [2, 3]
+
+
+def test_dissimilar_people_are_not_matched():
+    tracker = Tracker(COCO17, TrackerParams(min_similarity=0.2))
+    tracker.update(frame([(0, 0)]), 0.0)
+    assert tracker.update(frame([(1000, 1000)]), 0.1).track_ids.tolist() == [2]
+
+
+def test_schemas_without_coco_joints_match_by_box_overlap():
+    names = tuple(f"p{i}" for i in range(17))
+    custom = Schema("custom", names, (), ())
+    tracker = Tracker(custom)
+    assert not tracker.use_oks
+    tracker.update(frame([(0, 0), (500, 0)], schema=custom), 0.0)
+    out = tracker.update(frame([(510, 0), (10, 0)], schema=custom), 0.1)
+    assert out.track_ids.tolist() == [2, 1]
+
+
+def test_smoothing_cuts_jitter_and_restarts_after_a_loss():
+    rng = np.random.default_rng(0)
+    raw_tracker = Tracker(COCO17)
+    smooth = Tracker(COCO17, smoothing=OneEuroParams(min_cutoff=0.5, beta=0.0))
+    raw_out, smooth_out = [], []
+    for t in range(60):
+        pose = frame([(100, 100)])
+        noisy = Poses(pose.xy + rng.normal(0, 2.0, pose.xy.shape), pose.scores, pose.pose_scores, COCO17)
+        raw_out.append(raw_tracker.update(noisy, t / 30).xy[0])
+        smooth_out.append(smooth.update(noisy, t / 30).xy[0])
+    jitter = [np.abs(np.diff(np.array(x)[20:], 2, axis=0)).mean() for x in (raw_out, smooth_out)]
+    assert jitter[1] < jitter[0] / 5
+    smooth.update(frame([]), 2.1)  # lost for a frame: the filter forgets
+    back = frame([(130, 100)])
+    np.testing.assert_array_equal(smooth.update(back, 2.2).xy, back.xy)
+
+
+def test_bad_tracker_parameters_are_refused():
+    with pytest.raises(PosekitError, match="max_tracks"):
+        TrackerParams(max_tracks=0)
+    with pytest.raises(PosekitError, match="min_similarity"):
+        TrackerParams(min_similarity=1.5)
