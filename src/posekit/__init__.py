@@ -24,4 +24,19 @@ def load_model(name_or_path: str, **options):
     return _load(name_or_path, **options)
 
 
-__all__ = ["Poses", "PosekitError", "SCHEMAS", "Schema", "list_models", "load_model", "__version__"]
+def __getattr__(name: str):
+    """Video names load lazily (PyAV and scipy only when used): ``posekit.read_video``,
+    ``posekit.PoseTracker``."""
+    if name == "read_video":
+        from posekit.video.io import read_video
+
+        return read_video
+    if name == "PoseTracker":
+        from posekit.video.pose_tracker import PoseTracker
+
+        return PoseTracker
+    raise AttributeError(f"module 'posekit' has no attribute {name!r}")
+
+
+__all__ = ["PoseTracker", "Poses", "PosekitError", "SCHEMAS", "Schema", "list_models", "load_model",
+           "read_video", "__version__"]
