@@ -1,9 +1,10 @@
 """A whole video through a PoseTracker: frames in, JSONL or PoseTrack JSON and an annotated MP4 out.
 
-Frames are decoded in a background thread while the model runs on the previous one (PyAV, PIL, numpy and
-onnxruntime release the GIL). Outputs are written under temporary names and renamed into place at the end,
-also when the run stops early (a damaged file, a dropped stream, Ctrl-C): the JSONL then holds every frame
-processed, one complete line each, and the MP4 is finalised with the frames drawn so far.
+Frames are decoded in one background thread and drawn and encoded in another while the model runs (PyAV,
+PIL, numpy and onnxruntime release the GIL), so on two cores the stages overlap. Outputs are written under
+temporary names and renamed into place at the end, also when the run stops early (a damaged file, a
+dropped stream, Ctrl-C): the JSONL then holds every frame processed, one complete line each, and the MP4 is
+finalised with the frames drawn so far.
 """
 
 from __future__ import annotations
@@ -166,6 +167,60 @@ def prefetch(frames: Iterator[Frame], depth: int = 3) -> Iterator[Frame]:
                 worker.join(0.05)
 
 
+class Worker:
+    """Calls ``fn(item)`` for each ``put`` item, in order, in a background thread (at most ``depth``
+    waiting). ``close()`` waits for the rest; an error in ``fn`` is raised by the next ``put`` or by
+    ``close``."""
+
+    def __init__(self, fn, depth: int = 4) -> None:
+        self.fn = fn
+        self.items: queue.Queue = queue.Queue(maxsize=depth)
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, daemon=True, name="posekit-video-encode")
+        self.thread.start()
+
+    def _run(self) -> None:
+        while (item := self.items.get()) is not None:
+            if self.error is None:
+                try:
+                    self.fn(item)
+                except BaseException as err:  # handed to the producer
+                    self.error = err
+
+    def put(self, item) -> None:
+        if self.error is not None:
+            raise self.error
+        self.items.put(item)
+
+    def close(self) -> None:
+        self.items.put(None)
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
+
+
+class AnnotatedVideo:
+    """Draws each frame's poses and encodes it (H.264 MP4 at ``fps``), the writer opened on the first
+    frame."""
+
+    def __init__(self, path: Path, fps: float) -> None:
+        self.path, self.fps = path, fps
+        self.video: VideoWriter | None = None
+
+    def __call__(self, item: tuple[Frame, Poses]) -> None:
+        from posekit.render import draw_poses
+
+        frame, poses = item
+        if self.video is None:
+            h, w = frame.rgb.shape[:2]
+            self.video = VideoWriter(self.path, self.fps, w, h, preset="veryfast")
+        self.video.write(np.asarray(draw_poses(frame.rgb, poses)), frame.time)
+
+    def close(self) -> None:
+        if self.video is not None:
+            self.video.close()
+
+
 def process_video(source: str | Path, tracker, out_dir: str | Path, fmt: str = "jsonl", render: bool = True,
                   start: float | None = None, duration: float | None = None, progress: bool = True,
                   name: str | None = None) -> VideoRun:
@@ -178,7 +233,6 @@ def process_video(source: str | Path, tracker, out_dir: str | Path, fmt: str = "
     from tqdm import tqdm
 
     from posekit.errors import PosekitError
-    from posekit.render import draw_poses
 
     out_dir = Path(out_dir)
     name = name or source_name(source)
@@ -189,7 +243,8 @@ def process_video(source: str | Path, tracker, out_dir: str | Path, fmt: str = "
         writer: JsonlWriter | PoseTrackWriter = JsonlWriter(out_dir / f"{name}.jsonl")
     else:
         writer = PoseTrackWriter(out_dir / f"{name}.json", name, tracker.schema)
-    video: VideoWriter | None = None
+    annotated = AnnotatedVideo(out_dir / f"{name}.mp4", info.fps or 30.0) if render else None
+    encoder = Worker(annotated) if annotated else None
     bar = tqdm(total=info.frames, desc=name, unit="frame", disable=not progress, leave=False)
     began = clock.perf_counter()
     first_time = last_time = None
@@ -200,11 +255,8 @@ def process_video(source: str | Path, tracker, out_dir: str | Path, fmt: str = "
                 writer.write(frame_record(frame, poses))
             else:
                 writer.write(frame, poses)
-            if render:
-                if video is None:
-                    h, w = frame.rgb.shape[:2]
-                    video = VideoWriter(out_dir / f"{name}.mp4", info.fps or 30.0, w, h)
-                video.write(np.asarray(draw_poses(frame.rgb, poses)), frame.time)
+            if encoder is not None:
+                encoder.put((frame, poses))
             run.frames += 1
             run.people += len(poses)
             if poses.track_ids is not None:
@@ -218,16 +270,20 @@ def process_video(source: str | Path, tracker, out_dir: str | Path, fmt: str = "
         run.error = str(err)
     finally:
         bar.close()
-        run.seconds = clock.perf_counter() - began
         reader.close()
         if run.frames:
             writer.close()
             run.outputs.append(writer.path)
         elif isinstance(writer, JsonlWriter):
             writer.discard()
-        if video is not None:
-            video.close()
-            run.outputs.append(video.path)
+        if encoder is not None:
+            try:
+                encoder.close()
+            finally:
+                annotated.close()
+            if annotated.video is not None:
+                run.outputs.append(annotated.path)
+        run.seconds = clock.perf_counter() - began
     if first_time is not None:
         rate = info.fps or 30.0
         run.video_seconds = last_time - first_time + 1.0 / rate
