@@ -1,4 +1,4 @@
-"""``posekit eval coco|mpii|lsp``: score saved predictions against a benchmark's ground truth.
+"""``posekit eval coco|mpii|lsp|track``: score saved predictions against a benchmark's ground truth.
 
 Only argparse / stdlib at import time; numpy, scipy and the metrics load inside the handlers.
 """
@@ -81,8 +81,29 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_model_eval)
 
 
+def _add_track(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("track", help="PoseTrack MOTA / MOTP / precision / recall / ID switches per joint",
+                       description="Multi-person pose tracking metrics by PoseTrack's rules (poseval): "
+                                   "a keypoint matches within half the head size (0.6 x head box "
+                                   "diagonal), or at keypoint similarity >= 0.5 where the GT has no head "
+                                   "boxes.")
+    p.add_argument("--gt", required=True, type=Path,
+                   help="PoseTrack18 ground-truth JSON, or a folder of per-video JSON files")
+    p.add_argument("--pred", required=True, type=Path,
+                   help="tracked predictions: PoseTrack JSON, posekit JSONL, or a folder of them "
+                        "(paired with the GT by file stem / vid_id)")
+    p.add_argument("--min-keypoint-score", type=float, default=0.0,
+                   help="predicted keypoints scoring below this are not predictions (default 0: keep all, "
+                        "as poseval, which applies no threshold)")
+    p.add_argument("--poseval-frames", action="store_true",
+                   help="copy poseval's frame selection: skip labelled frames without GT people and the "
+                        "last frame of every video")
+    p.add_argument("--json", action="store_true", help="print one JSON object, values in percent")
+    p.set_defaults(func=run_track)
+
+
 EVAL_SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
-    _add_coco, _add_mpii, _add_lsp, _add_run,
+    _add_coco, _add_mpii, _add_lsp, _add_run, _add_track,
 ]
 
 
@@ -238,3 +259,27 @@ def run_model_eval(args: argparse.Namespace) -> int:
         print(f"not predicted by this model (left out): {', '.join(head['unavailable_joints'])}")
     print(f"AUC over alpha 0..0.5: {out['auc@0.5']:.2f}" + (f"; curve: {args.curve}" if args.curve else ""))
     return 1 if preds.failed else 0
+
+
+def run_track(args: argparse.Namespace) -> int:
+    from posekit.datasets.posetrack import evaluate_tracking
+    from posekit.errors import PosekitError
+
+    if not math.isfinite(args.min_keypoint_score):
+        raise PosekitError(f"--min-keypoint-score {args.min_keypoint_score}: give a finite score, e.g. 0.3")
+    report = evaluate_tracking(args.gt, args.pred, args.min_keypoint_score, args.poseval_frames)
+    if args.json:
+        print(json.dumps(_clean(report.as_dict(percent=True))))
+        return 0
+    r = report.result
+    rule = "half the head size (0.6 x head box diagonal)" if r.rule == "head" else \
+        "keypoint similarity >= 0.5 (no head boxes; MOTP = mean similarity)"
+    print(f"{r.videos} videos, {r.frames} frames; a keypoint matches at {rule}")
+    print(r.table())
+    if report.left_out:
+        print(f"left out (not predicted, or never labelled in the GT): {', '.join(report.left_out)}")
+    if report.videos_without_predictions:
+        print(f"no predictions (all misses): {', '.join(report.videos_without_predictions)}")
+    if report.frames_without_predictions:
+        print(f"{report.frames_without_predictions} labelled frames had no predictions (all misses)")
+    return 0
