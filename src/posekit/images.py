@@ -64,9 +64,6 @@ def read_image(path: str | Path, min_side: int | None = None) -> Image:
     JPEGs are then decoded at the smallest DCT scale (1/2, 1/4, 1/8) that still gives it, which is several
     times faster than a full decode followed by a resize. ``Image.scale`` maps back to original pixels.
     """
-    from PIL import Image as PILImage
-    from PIL import ImageOps, UnidentifiedImageError
-
     path = Path(path)
     if not path.exists():
         raise PosekitError(f"{path}: no such file")
@@ -74,9 +71,26 @@ def read_image(path: str | Path, min_side: int | None = None) -> Image:
         raise PosekitError(f"{path}: is a folder, not an image")
     if path.stat().st_size == 0:
         raise PosekitError(f"{path}: empty file; pass a JPEG or PNG image")
+    return _decode(path, str(path), min_side, path)
+
+
+def decode_image(data: bytes, min_side: int | None = None, label: str = "upload") -> Image:
+    """``read_image`` for image bytes (an upload, a streamed frame): the same decoding; errors name
+    ``label``."""
+    import io
+
+    if not data:
+        raise PosekitError(f"{label}: empty (0 bytes); send a JPEG or PNG image")
+    return _decode(io.BytesIO(data), label, min_side, None)
+
+
+def _decode(source, label: str, min_side: int | None, path: Path | None) -> Image:
+    from PIL import Image as PILImage
+    from PIL import ImageOps, UnidentifiedImageError
+
     try:
         PILImage.MAX_IMAGE_PIXELS = None  # we apply our own limit below
-        with PILImage.open(path) as img:
+        with PILImage.open(source) as img:
             width, height = img.size
             side = max(width, height)
             target = min(side, MAX_SIDE, min_side or side)
@@ -84,7 +98,7 @@ def read_image(path: str | Path, min_side: int | None = None) -> Image:
                 img.draft("RGB", (-(-width * target // side), -(-height * target // side)))
             elif width * height > MAX_DECODED_PIXELS:
                 raise PosekitError(
-                    f"{path}: image too large ({width}x{height} pixels, limit {MAX_DECODED_PIXELS} for "
+                    f"{label}: image too large ({width}x{height} pixels, limit {MAX_DECODED_PIXELS} for "
                     f"{img.format}); downscale it first or save it as JPEG"
                 )
             scale = width / img.size[0]
@@ -98,7 +112,7 @@ def read_image(path: str | Path, min_side: int | None = None) -> Image:
     except PosekitError:
         raise
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
-        raise PosekitError(f"{path}: not a readable image ({err}); pass a JPEG or PNG image") from None
+        raise PosekitError(f"{label}: not a readable image ({err}); pass a JPEG or PNG image") from None
     return Image(rgb, scale, full, path)
 
 

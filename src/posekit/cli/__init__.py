@@ -12,7 +12,7 @@ import sys
 
 from posekit.errors import PosekitError
 
-COMMAND_MODULES = ("estimate", "video", "models", "bench", "data", "eval", "train", "activity")
+COMMAND_MODULES = ("estimate", "video", "models", "bench", "data", "eval", "train", "activity", "serve")
 
 
 def build_parser() -> argparse.ArgumentParser:
