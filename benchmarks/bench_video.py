@@ -1,0 +1,98 @@
+"""Video speed: frames/s and real-time factor of `posekit video`'s pipeline (decode, model, tracking,
+smoothing, drawing, H.264 encoding, JSONL), beside the bare model session on the same frames in the same run.
+
+    python benchmarks/bench_video.py [--video PATH ...] [--threads 1 2] [--json]
+
+Defaults: ../shared/data/media/video.avi and the PoseTrack clip in ../shared/data/mmpose-tests/posetrack18.
+Configurations: movenet-multipose on the whole frame; top-down movenet-thunder following each person
+(detector every 10 frames) and, as its peer, top-down with the detector on every frame (--no-track).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data"
+VIDEOS = (DATA / "media" / "video.avi",
+          DATA / "mmpose-tests/posetrack18/videos/000001_mpiinew_test/000001_mpiinew_test.mp4")
+
+
+def load(config: str, threads: int):
+    import posekit
+    from posekit.models.topdown import load_topdown
+
+    if config == "multipose":
+        return posekit.load_model("movenet-multipose", threads=threads)
+    return load_topdown("movenet-thunder", threads=threads)
+
+
+def session_ms(model, frames: list[np.ndarray]) -> float:
+    """Median ms of the model alone (preprocess + session + decode of outputs) on decoded frames."""
+    times = []
+    for rgb in frames:
+        t = time.perf_counter()
+        model.predict(rgb)
+        times.append(time.perf_counter() - t)
+    return float(np.median(times) * 1000)
+
+
+def run_one(video: Path, config: str, threads: int, track: bool, render: bool) -> dict:
+    from posekit.video.pose_tracker import PoseTracker
+    from posekit.video.run import process_video
+
+    model = load(config, threads)
+    tracker = PoseTracker(model, track=track)
+    with tempfile.TemporaryDirectory() as out:
+        run = process_video(video, tracker, out, render=render, progress=False)
+    s = run.summary()
+    return {"video": video.name, "config": config + ("" if track else " (no track)"), "threads": threads,
+            "render": render, "frames": run.frames, "fps": s["fps"], "realtime_factor": s["realtime_factor"],
+            "detector_runs": tracker.stats.detector_runs, "crops": tracker.stats.crops,
+            "people_per_frame": round(run.people / max(run.frames, 1), 2)}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--video", nargs="*", type=Path, default=[v for v in VIDEOS if v.exists()])
+    ap.add_argument("--threads", nargs="*", type=int, default=[1, 2])
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+    from posekit.video.io import VideoReader
+
+    rows = []
+    for video in args.video:
+        with VideoReader(video) as reader:
+            info = reader.info
+            sample = [f.rgb for _, f in zip(range(30), reader, strict=False)]
+        for threads in args.threads:
+            for config, track in (("multipose", True), ("topdown-thunder", True), ("topdown-thunder", False)):
+                row = run_one(video, config, threads, track, render=True)
+                row["video_fps"] = info.fps
+                if track:
+                    row["session_ms"] = round(session_ms(load(config, threads), sample), 2)
+                rows.append(row)
+                print(json.dumps(row), file=sys.stderr)
+    if args.json:
+        print(json.dumps(rows, indent=1))
+        return 0
+    print("| video | config | threads | frames | video fps | pipeline fps | real-time x | model alone ms "
+          "(fps) | detector runs | crops | people/frame |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        alone = f"{r['session_ms']} ({1000 / r['session_ms']:.1f})" if "session_ms" in r else "-"
+        print(f"| {r['video']} | {r['config']} | {r['threads']} | {r['frames']} | {r['video_fps']:.0f} | "
+              f"{r['fps']} | {r['realtime_factor']} | {alone} | {r['detector_runs']} | {r['crops']} | "
+              f"{r['people_per_frame']} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
