@@ -19,6 +19,9 @@ For every clip of the set (``clips.json``) and model, runs ``posekit video CLIP.
 - IDsw, MOTA: ``posekit eval track --json`` totals (PoseTrack rules: ID switches counted per joint;
   predicted keypoints scoring under ``--min-keypoint-score`` (0.3) are not predictions, as the GT drops
   hidden ones). MOTA here = 1 - (misses + false positives + switches) / GT over all clips of the kind.
+- ID: person-level identity switches (posekit.metrics.jitter.identity_switches: a GT person matched, OKS >=
+  0.5, to another predicted track than last time), the tracker's own errors without PoseTrack's per-joint
+  noise.
 - fps: frames per second of the whole `posekit video` process (model loading included).
 
 Trajectories pair each GT track with the predicted track it matches most often (OKS >= 0.5 per frame).
@@ -42,6 +45,7 @@ from posekit.metrics.jitter import (
     FramePeople,
     acceleration_errors,
     frame_pck_counts,
+    identity_switches,
     lag_frames,
     match_trajectories,
 )
@@ -175,10 +179,12 @@ class Tally:
     track: dict[str, float] = field(default_factory=dict)
     seconds: float = 0.0
     frames: int = 0
+    person_switches: int = 0
 
     def add_clip(self, name: str, gt: dict, gt_frames: list[FramePeople], pred: list[FramePeople],
                  track: dict | None, seconds: float, tracked: bool = True) -> None:
         if tracked:
+            self.person_switches += identity_switches(gt_frames, pred)
             pairs = match_trajectories(gt_frames, pred)
             self.accel += [acceleration_errors(p.pred, p.gt, p.visible, p.size) for p in pairs]
             if pairs:
@@ -209,6 +215,7 @@ class Tally:
             self.track[k] = self.track.get(k, 0) + v
         self.seconds += other.seconds
         self.frames += other.frames
+        self.person_switches += other.person_switches
 
     def summary(self, categories: list[dict]) -> dict:
         terms = np.concatenate(self.accel) if self.accel else np.zeros(0)
@@ -222,6 +229,7 @@ class Tally:
                 "lag_frames": float(np.mean(lags)) if lags else None,
                 "pck@0.2": self.pck_hits / self.pck_counted if self.pck_counted else None,
                 "AP": ap, "id_switches": t.get("num_switches"), "mota": mota,
+                "person_switches": self.person_switches,
                 "frames": self.frames, "fps": self.frames / self.seconds if self.seconds else None,
                 "clip_lags": dict(self.lags)}
 
@@ -285,7 +293,7 @@ def _f(v, fmt: str) -> str:
 
 
 def table(rows: list[dict], keys: list[str]) -> str:
-    head = keys + ["accel x1e3", "ratio", "lag (fr)", "+lag", "PCK@0.2", "AP", "IDsw", "MOTA", "fps"]
+    head = keys + ["accel x1e3", "ratio", "lag (fr)", "+lag", "PCK@0.2", "AP", "IDsw", "MOTA", "ID", "fps"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         s = r["scores"]
@@ -293,7 +301,7 @@ def table(rows: list[dict], keys: list[str]) -> str:
             _f(s["accel_x1000"], ".3f"), _f(r.get("ratio"), ".2f"), _f(s["lag_frames"], ".2f"),
             _f(r.get("added_lag"), ".2f"),
             _f(s["pck@0.2"], ".3f"), _f(s["AP"], ".3f"), _f(s["id_switches"], "d"), _f(s["mota"], ".3f"),
-            _f(s["fps"], ".1f")]
+            _f(s["person_switches"], "d"), _f(s["fps"], ".1f")]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

@@ -10,6 +10,7 @@ from posekit.metrics.jitter import (
     acceleration_error,
     acceleration_errors,
     frame_pck,
+    identity_switches,
     lag_frames,
     match_frame,
     match_trajectories,
@@ -131,6 +132,21 @@ def test_match_trajectories_with_swapped_ids_and_a_gap():
     np.testing.assert_allclose(one.pred[0], a[0] + 0.5)
     assert one.size[0] == 100.0
     assert acceleration_error(one.pred, one.gt, one.visible, one.size) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_identity_switches_count_each_change_of_predicted_track():
+    t_n = 10
+    a = ramp(t_n=t_n)
+    b = a + np.array([250.0, 0.0])
+    gt_frames = [people([1, 2], [a[t], b[t]]) for t in range(t_n)]
+    steady = [people([5, 3], [a[t] + 0.5, b[t] + 0.5]) for t in range(t_n)]
+    assert identity_switches(gt_frames, steady) == 0
+    # Swapped in frames 6..7 (2 switches each way: 4), person 2 missed in frame 8 (no switch), and person 1
+    # given a new id 9 from frame 9 (1 more).
+    pred = [people([3, 5], [a[t] + 0.5, b[t] + 0.5]) if t in (6, 7) else
+            people([5], [a[t] + 0.5]) if t == 8 else
+            people([9 if t == 9 else 5, 3], [a[t] + 0.5, b[t] + 0.5]) for t in range(t_n)]
+    assert identity_switches(gt_frames, pred) == 5
 
 
 def test_match_trajectories_ties_go_to_the_smaller_id_and_unmatched_tracks_get_none():

@@ -74,6 +74,10 @@ def test_multi_person_model_runs_every_frame_and_no_track_gives_no_ids(model_pac
         assert a.track_ids is not None and 1 in a.track_ids.tolist()
         assert b.track_ids is None and len(b) >= 1
     assert tracked.stats.detector_runs == 4 and tracked.stats.crops == 0
+    # The tracker runs a copy of the model down to the low score (faint people continue tracks); the
+    # caller's model keeps its own floor.
+    assert (tracked.model.min_score, tracked.min_score, model.min_score) == (0.1, 0.25, 0.25)
+    assert tracked.model.runner is model.runner
 
 
 def test_detect_every_must_be_positive(model_package):

@@ -98,3 +98,34 @@ def test_bad_tracker_parameters_are_refused():
         TrackerParams(max_tracks=0)
     with pytest.raises(PosekitError, match="min_similarity"):
         TrackerParams(min_similarity=1.5)
+
+
+def test_a_person_missed_for_a_while_is_found_where_their_motion_leads():
+    # 6 px a frame to the right; not detected for 15 frames (0.5 s): the last-seen pose is 90 px behind.
+    tracker = Tracker(COCO17)
+    for t in range(5):
+        assert tracker.update(frame([(6 * t, 0)]), t / 30).track_ids.tolist() == [1]
+    for t in range(5, 20):
+        tracker.update(frame([]), t / 30)
+    assert tracker.update(frame([(6 * 20, 0)]), 20 / 30).track_ids.tolist() == [1]
+    standing = Tracker(COCO17)  # the same person, had they stood still before the gap, is a new track
+    standing.update(frame([(0, 0)]), 0.0)
+    assert standing.update(frame([(90, 0)]), 0.5).track_ids.tolist() == [2]
+
+
+def test_a_person_who_stops_during_a_gap_is_found_where_last_seen():
+    tracker = Tracker(COCO17)
+    for t in range(5):
+        tracker.update(frame([(6 * t, 0)]), t / 30)
+    assert tracker.update(frame([(24, 0)]), 20 / 30).track_ids.tolist() == [1]
+
+
+def test_faint_people_continue_tracks_but_never_start_one():
+    tracker = Tracker(COCO17)
+    tracker.update(frame([(0, 0)]), 0.0)
+    # Frame 2: the tracked person seen faintly, and a faint stranger far away.
+    out = tracker.update(frame([(3, 0), (600, 0)]), 1 / 30, confident=np.array([False, False]))
+    assert out.track_ids.tolist() == [1] and out.xy[0, 0, 0] == pytest.approx(SHAPE[0, 0] + 3)
+    # A faint pose continues only a track left unmatched by the confident ones.
+    out = tracker.update(frame([(6, 0), (7, 0)]), 2 / 30, confident=np.array([True, False]))
+    assert out.track_ids.tolist() == [1]

@@ -215,6 +215,23 @@ def match_trajectories(gt_frames: list[FramePeople], pred_frames: list[FramePeop
     return out
 
 
+def identity_switches(gt_frames: list[FramePeople], pred_frames: list[FramePeople], threshold: float = 0.5,
+                      sigmas: NDArray[np.floating] = COCO_SIGMAS) -> int:
+    """Person-level identity switches (CLEAR MOT's count, with per-frame OKS matching): each time a GT
+    person is matched (OKS >= ``threshold``) to a predicted track other than the one it was last matched
+    to. Frames where the person is unmatched do not count, nor does the first match. Unlike PoseTrack's
+    per-joint count, a keypoint that lands nearer another person is no switch: only the tracker's identities
+    are measured."""
+    last: dict[int, int] = {}
+    switches = 0
+    for g, p in zip(gt_frames, pred_frames, strict=True):
+        for gi, pi in match_frame(g, p, threshold, sigmas):
+            person, track = int(g.track_ids[gi]), int(p.track_ids[pi])
+            switches += person in last and last[person] != track
+            last[person] = track
+    return switches
+
+
 def frame_pck_counts(gt_frames: list[FramePeople], pred_frames: list[FramePeople], alpha: float = 0.2,
                      schema: Schema = COCO17, torso: tuple[str, str] = ("right_shoulder", "left_hip"),
                      sigmas: NDArray[np.floating] = COCO_SIGMAS) -> tuple[int, int]:

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,6 +30,8 @@ ROI_MARGIN = 0.4
 SAME_PERSON_OKS = 0.5
 # A followed person's crop next to a new detector box is kept only when it overlaps every box less.
 NEW_BOX_IOU = 0.3
+# Multi-person models: people scoring at least this (and under the model's min_score) may continue a track.
+LOW_SCORE = 0.1
 
 
 @dataclass
@@ -72,9 +75,15 @@ class PoseTracker:
 
     def __init__(self, model, smooth: bool = True, track: bool = True, detect_every: int = 10,
                  smoothing: OneEuroParams | None = None, tracking: TrackerParams | None = None,
-                 roi_margin: float = ROI_MARGIN) -> None:
+                 roi_margin: float = ROI_MARGIN, low_score: float = LOW_SCORE) -> None:
         if detect_every < 1:
             raise PosekitError(f"--detect-every {detect_every}: give 1 or more frames")
+        # People scoring from low_score up to the model's min_score may continue a track (not start one):
+        # the model runs with the lower floor, on a copy that shares its sessions.
+        self.min_score = float(getattr(model, "min_score", 0.0))
+        if track and low_score < self.min_score:
+            model = copy.copy(model)
+            model.min_score = low_score
         self.model = model
         self.schema = model.schema
         self.track = track
@@ -95,8 +104,10 @@ class PoseTracker:
         if not self.track:
             self.stats.detector_runs += 1
             return self.model.predict(rgb)
-        raw = self._follow(rgb) if self.follow else self._detect_whole(rgb)
-        return self.tracker.update(raw, time)
+        if self.follow:
+            return self.tracker.update(self._follow(rgb), time)
+        raw = self._detect_whole(rgb)
+        return self.tracker.update(raw, time, confident=raw.pose_scores >= self.min_score)
 
     def _detect_whole(self, rgb: NDArray[np.uint8]) -> Poses:
         self.stats.detector_runs += 1
@@ -109,9 +120,8 @@ class PoseTracker:
     def _good(self, poses: Poses) -> NDArray[np.bool_]:
         """People worth following: a pose score above the pipeline's floor and enough confident keypoints."""
         p = self.tracker.params
-        floor = self.model.min_score if isinstance(self.model, TopDown) else 0.0
         confident = (poses.scores >= p.keypoint_threshold).sum(axis=1) >= p.min_keypoints
-        return confident & (poses.pose_scores >= floor)
+        return confident & (poses.pose_scores >= self.min_score)
 
     def _detect(self, rgb: NDArray[np.uint8], keep_rois: NDArray[np.float32]) -> Poses:
         """Detector boxes (or the whole image) plus the followed crops no box covers."""

@@ -6,6 +6,12 @@ COCO sigmas) by an optimal assignment, matched tracks take the new pose, and an 
 new track when it has at least ``min_keypoints`` keypoints scoring ``keypoint_threshold``; beyond
 ``max_tracks`` the least recently seen tracks are dropped. A track that goes unmatched in a frame keeps its
 identity for ``max_age`` seconds, but its smoothing state is reset (the person may reappear elsewhere).
+
+Unlike TF.js, a track is compared where its person should be now, not where it was last seen: each track
+keeps the velocity of its body (the mean motion of its confident keypoints, in pixels per second, averaged
+over matches) and its pose is moved by velocity x elapsed time before matching. On a panning camera or a
+person walking out from behind another, the last-seen pose lags by tens of pixels after a few missed
+frames, enough to drop OKS under ``min_similarity`` and start a new identity.
 """
 
 from __future__ import annotations
@@ -19,6 +25,12 @@ from posekit.errors import PosekitError
 from posekit.types import Poses
 from posekit.video.matching import assign, box_iou, keypoint_boxes, keypoint_similarity, schema_sigmas
 from posekit.video.smoothing import OneEuroFilter, OneEuroParams, person_size
+
+# Weight of the previous velocity estimate against this match's (an exponential average over matches).
+VELOCITY_MEMORY = 0.5
+# Least similarity for a low-scoring person to continue a track (stricter than min_similarity: such poses
+# are less reliable, and must not let a track jump to a faint duplicate of someone else).
+LOW_SCORE_SIMILARITY = 0.5
 
 
 @dataclass(frozen=True)
@@ -54,6 +66,21 @@ class Track:
     hits: int = 1
     matched: bool = True
     filter: OneEuroFilter | None = field(default=None, repr=False)
+    velocity: NDArray[np.float64] = field(default_factory=lambda: np.zeros(2))  # px / s, whole body
+
+    def predicted(self, time: float) -> NDArray[np.float32]:
+        """(K, 2) the last pose moved by the body's velocity to ``time`` (seconds)."""
+        return (self.xy + self.velocity * (time - self.last_seen)).astype(np.float32)
+
+    def follow(self, xy: NDArray[np.float32], scores: NDArray[np.float32], time: float,
+               threshold: float) -> None:
+        """Update the body velocity from this match (mean motion of keypoints confident in both poses)."""
+        dt = time - self.last_seen
+        both = (self.scores >= threshold) & (scores >= threshold)
+        if dt > 0 and both.any():
+            step = (xy[both] - self.xy[both]).mean(axis=0) / dt
+            keep = 0.0 if self.hits == 1 else VELOCITY_MEMORY
+            self.velocity = keep * self.velocity + (1 - keep) * step
 
 
 class Tracker:
@@ -74,30 +101,56 @@ class Tracker:
         self.tracks: list[Track] = []
         self.next_id = 1
 
-    def similarity(self, poses: Poses, boxes: NDArray[np.float32]) -> NDArray[np.float64]:
-        """(tracks, people) similarity in 0..1."""
-        p = self.params
+    def similarity(self, poses: Poses, boxes: NDArray[np.float32], time: float) -> NDArray[np.float64]:
+        """(tracks, people) similarity in 0..1: the better of the track's pose moved by its velocity to
+        ``time`` and its pose where last seen (a person who stops, or turns back out of view, is not lost to
+        an extrapolation)."""
         if not self.tracks:
             return np.zeros((0, len(poses)))
-        if self.use_oks:
-            t_xy = np.stack([t.xy for t in self.tracks])
-            t_sc = np.stack([t.scores for t in self.tracks])
-            return keypoint_similarity(t_xy, t_sc, poses.xy, poses.scores, self.sigmas, p.keypoint_threshold,
-                                       p.min_keypoints)
-        return box_iou(np.stack([t.box for t in self.tracks]), boxes)
+        now = self._similarity(np.stack([t.predicted(time) for t in self.tracks]), poses, boxes)
+        then = self._similarity(np.stack([t.xy for t in self.tracks]), poses, boxes)
+        return np.maximum(now, then)
 
-    def update(self, poses: Poses, time: float) -> Poses:
+    def _similarity(self, t_xy: NDArray[np.float32], poses: Poses, boxes: NDArray[np.float32]
+                    ) -> NDArray[np.float64]:
+        p = self.params
+        t_sc = np.stack([t.scores for t in self.tracks])
+        t_box = keypoint_boxes(t_xy, t_sc, p.keypoint_threshold)
+        if not self.use_oks:
+            return box_iou(t_box, boxes)
+        # OKS averaged with the IoU of the keypoint boxes: OKS tells people apart, the box overlap keeps a
+        # person whose keypoints jump about (a faint, partly hidden person) from looking like a new one.
+        oks = keypoint_similarity(t_xy, t_sc, poses.xy, poses.scores, self.sigmas, p.keypoint_threshold,
+                                  p.min_keypoints)
+        d_box = keypoint_boxes(poses.xy, poses.scores, p.keypoint_threshold)
+        return (oks + box_iou(t_box, d_box)) / 2
+
+    def update(self, poses: Poses, time: float, confident: NDArray[np.bool_] | None = None) -> Poses:
+        """Identities for the people of the frame at ``time`` (seconds).
+
+        ``confident`` (N,) marks the people sure enough to start a track (default: all). The others (lower
+        pose scores) only continue a track the confident people left unmatched, and only when at least
+        ``LOW_SCORE_SIMILARITY`` alike (ByteTrack's second association): a person the model sees faintly
+        for a few frames keeps their identity instead of losing it and coming back under a new one.
+        """
         p = self.params
         self.tracks = [t for t in self.tracks if time - t.last_seen <= p.max_age]
         boxes = poses.boxes if poses.boxes is not None else keypoint_boxes(poses.xy, poses.scores,
                                                                             p.keypoint_threshold)
-        pairs = assign(self.similarity(poses, boxes), p.min_similarity)
+        confident = np.ones(len(poses), bool) if confident is None else np.asarray(confident, bool)
+        sim = self.similarity(poses, boxes, time)
+        sure, faint = np.flatnonzero(confident), np.flatnonzero(~confident)
+        pairs = [(t, int(sure[d])) for t, d in assign(sim[:, sure], p.min_similarity)]
+        left = np.setdiff1d(np.arange(len(self.tracks)), [t for t, _ in pairs])
+        pairs += [(int(left[t]), int(faint[d])) for t, d in
+                  assign(sim[np.ix_(left, faint)], max(p.min_similarity, LOW_SCORE_SIMILARITY))]
         ids = np.full(len(poses), -1, np.int64)
         matched_tracks = set()
         for ti, pi in pairs:
             track = self.tracks[ti]
             if not track.matched and track.filter is not None:
                 track.filter.reset()
+            track.follow(poses.xy[pi], poses.scores[pi], time, p.keypoint_threshold)
             track.xy, track.scores, track.box = poses.xy[pi], poses.scores[pi], boxes[pi]
             track.last_seen, track.hits, track.matched = time, track.hits + 1, True
             ids[pi] = track.id
@@ -105,7 +158,7 @@ class Tracker:
         for ti, track in enumerate(self.tracks):
             if ti not in matched_tracks:
                 track.matched = False
-        for pi in np.flatnonzero(ids < 0):
+        for pi in np.flatnonzero((ids < 0) & confident):
             if int((poses.scores[pi] >= p.keypoint_threshold).sum()) < p.min_keypoints:
                 continue
             track = Track(self.next_id, poses.xy[pi], poses.scores[pi], boxes[pi], time,
