@@ -28,24 +28,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from posekit.video.io import write_y4m
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
-
-
-def write_y4m(path: Path, frames: list[np.ndarray], fps: int = 30) -> None:
-    """Write (H, W, 3) uint8 RGB frames as a Y4M clip: full-range BT.601 I420 (``C420jpeg``)."""
-    h, w = frames[0].shape[:2]
-    with open(path, "wb") as f:
-        f.write(f"YUV4MPEG2 W{w} H{h} F{fps}:1 Ip A1:1 C420jpeg\n".encode())
-        for rgb in frames:
-            r, g, b = (rgb[..., i].astype(np.float32) for i in range(3))
-            y = 0.299 * r + 0.587 * g + 0.114 * b
-            u = 128 - 0.168736 * r - 0.331264 * g + 0.5 * b
-            v = 128 + 0.5 * r - 0.418688 * g - 0.081312 * b
-            f.write(b"FRAME\n")
-            for plane in (y, u.reshape(h // 2, 2, w // 2, 2).mean(axis=(1, 3)),
-                          v.reshape(h // 2, 2, w // 2, 2).mean(axis=(1, 3))):
-                f.write(np.clip(np.rint(plane), 0, 255).astype(np.uint8).tobytes())
 
 
 def panning_clip(path: Path, size: tuple[int, int] = (640, 480), n: int = 60) -> None:

@@ -39,6 +39,8 @@ from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
 
+from posekit.video.io import write_y4m  # noqa: E402
+
 MODEL = "movenet-lightning"
 WAIT_S = 90  # generous: two CPU cores are shared with the server, Chromium and other work
 
@@ -47,26 +49,6 @@ WAIT_S = 90  # generous: two CPU cores are shared with the server, Chromium and 
 def astronaut() -> np.ndarray:
     skimage_data = pytest.importorskip("skimage.data", reason="the test clip needs scikit-image")
     return skimage_data.astronaut()
-
-
-def write_y4m(path: Path, frames: list[np.ndarray], fps: int = 30) -> None:
-    """Write (H, W, 3) uint8 RGB frames as a Y4M clip: full-range BT.601 I420 (``C420jpeg``)."""
-    h, w = frames[0].shape[:2]
-    with open(path, "wb") as f:
-        f.write(f"YUV4MPEG2 W{w} H{h} F{fps}:1 Ip A1:1 C420jpeg\n".encode())
-        for rgb in frames:
-            r, g, b = (rgb[..., i].astype(np.float32) for i in range(3))
-            y = 0.299 * r + 0.587 * g + 0.114 * b
-            u = 128 - 0.168736 * r - 0.331264 * g + 0.5 * b
-            v = 128 + 0.5 * r - 0.418688 * g - 0.081312 * b
-            f.write(b"FRAME\n")
-            for plane in (y, _half(u), _half(v)):
-                f.write(np.clip(np.rint(plane), 0, 255).astype(np.uint8).tobytes())
-
-
-def _half(plane: np.ndarray) -> np.ndarray:
-    h, w = plane.shape
-    return plane.reshape(h // 2, 2, w // 2, 2).mean(axis=(1, 3))
 
 
 def panning_frames(photo: np.ndarray, n: int = 40, size: tuple[int, int] = (480, 360)) -> list[np.ndarray]:

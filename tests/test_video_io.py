@@ -434,3 +434,23 @@ def test_writer_refuses_times_that_go_back(tmp_path):
         with pytest.raises(ValueError, match=r"frame must be \(48, 64, 3\) uint8"):
             writer.write(np.zeros((H, W), np.uint8))
     assert count_frames(tmp_path / "t.mp4") == 1
+
+
+def test_y4m_round_trip_through_ffmpeg(tmp_path):
+    from posekit.video.io import write_y4m
+
+    frames = [np.full((32, 48, 3), c, np.uint8) for c in ((200, 30, 30), (30, 200, 30), (30, 30, 200))]
+    write_y4m(tmp_path / "clip.y4m", frames, fps=10)
+    with VideoReader(tmp_path / "clip.y4m") as video:
+        got = list(video)
+    assert [f.index for f in got] == [0, 1, 2]
+    assert [f.time for f in got] == pytest.approx([0.0, 0.1, 0.2], abs=1e-3)
+    assert [f.rgb.shape for f in got] == [(32, 48, 3)] * 3
+    data = (tmp_path / "clip.y4m").read_bytes()
+    header, rest = data.split(b"\n", 1)
+    assert header == b"YUV4MPEG2 W48 H32 F10:1 Ip A1:1 C420jpeg"
+    first = rest[len(b"FRAME\n"):][: 48 * 32 * 3 // 2]  # full-range BT.601 of (200, 30, 30): 81, 99, 213
+    assert set(first[:48 * 32]) == {81}
+    assert set(first[48 * 32:48 * 40]) == {99} and set(first[48 * 40:]) == {213}
+    with pytest.raises(PosekitError, match="even frame size"):
+        write_y4m(tmp_path / "odd.y4m", [np.zeros((31, 48, 3), np.uint8)])

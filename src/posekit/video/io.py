@@ -456,3 +456,27 @@ class VideoWriter:
             self.close()
         except Exception:  # noqa: BLE001
             pass
+
+
+def write_y4m(path: str | Path, frames: list[NDArray[np.uint8]], fps: int = 30) -> None:
+    """Write (H, W, 3) uint8 RGB frames (even H and W) as an uncompressed YUV4MPEG2 clip: full-range
+    BT.601 I420 (``C420jpeg``), the format Chromium's fake camera (``--use-file-for-fake-video-capture``)
+    and FFmpeg read."""
+    from posekit.atomic import write_atomic
+
+    h, w = frames[0].shape[:2]
+    if h % 2 or w % 2:
+        raise PosekitError(f"{path}: Y4M 4:2:0 needs an even frame size, not {w}x{h}; crop a pixel")
+
+    def half(plane: NDArray[np.float32]) -> NDArray[np.float32]:
+        return plane.reshape(h // 2, 2, w // 2, 2).mean(axis=(1, 3))
+
+    parts = [f"YUV4MPEG2 W{w} H{h} F{fps}:1 Ip A1:1 C420jpeg\n".encode()]
+    for rgb in frames:
+        r, g, b = (rgb[..., i].astype(np.float32) for i in range(3))
+        y = 0.299 * r + 0.587 * g + 0.114 * b
+        u = 128 - 0.168736 * r - 0.331264 * g + 0.5 * b
+        v = 128 + 0.5 * r - 0.418688 * g - 0.081312 * b
+        parts.append(b"FRAME\n")
+        parts += [np.clip(np.rint(p), 0, 255).astype(np.uint8).tobytes() for p in (y, half(u), half(v))]
+    write_atomic(Path(path), b"".join(parts))

@@ -97,6 +97,7 @@ class PoseTracker:
         self.tracker.reset()
         self.rois = np.zeros((0, 4), np.float32)  # squares around the people followed, pixels
         self.lost = True
+        self.due = True
         self.stats = TrackerStats()
 
     def update(self, rgb: NDArray[np.uint8], time: float) -> Poses:
@@ -104,10 +105,21 @@ class PoseTracker:
         if not self.track:
             self.stats.detector_runs += 1
             return self.model.predict(rgb)
+        found = self._follow(rgb) if self.follow else self._detect_whole(rgb)
+        out = self.tracker.update(found, time, confident=found.pose_scores >= self.min_score)
         if self.follow:
-            return self.tracker.update(self._follow(rgb), time)
-        raw = self._detect_whole(rgb)
-        return self.tracker.update(raw, time, confident=raw.pose_scores >= self.min_score)
+            self._next_rois(time)
+        return out
+
+    def _next_rois(self, time: float) -> None:
+        """Next frame's crops: around the raw keypoints of every track matched in this frame."""
+        followed = [t for t in self.tracker.tracks if t.last_seen == time]
+        self.lost = not self.due and len(followed) < len(self.rois)
+        if not followed:
+            self.rois = np.zeros((0, 4), np.float32)
+            return
+        xy, scores = np.stack([t.xy for t in followed]), np.stack([t.scores for t in followed])
+        self.rois = square_boxes(keypoint_boxes(xy, scores, self.tracker.params.keypoint_threshold))
 
     def _detect_whole(self, rgb: NDArray[np.uint8]) -> Poses:
         self.stats.detector_runs += 1
@@ -118,10 +130,10 @@ class PoseTracker:
         return self.model.single if isinstance(self.model, TopDown) else self.model
 
     def _good(self, poses: Poses) -> NDArray[np.bool_]:
-        """People worth following: a pose score above the pipeline's floor and enough confident keypoints."""
+        """People worth following: at least ``min_keypoints`` keypoints scoring ``keypoint_threshold`` (the
+        pose-score floor is the model's, lowered to ``low_score``)."""
         p = self.tracker.params
-        confident = (poses.scores >= p.keypoint_threshold).sum(axis=1) >= p.min_keypoints
-        return confident & (poses.pose_scores >= self.min_score)
+        return (poses.scores >= p.keypoint_threshold).sum(axis=1) >= p.min_keypoints
 
     def _detect(self, rgb: NDArray[np.uint8], keep_rois: NDArray[np.float32]) -> Poses:
         """Detector boxes (or the whole image) plus the followed crops no box covers."""
@@ -142,21 +154,19 @@ class PoseTracker:
         return poses_in_boxes(self._single, rgb, rois, self.roi_margin)
 
     def _follow(self, rgb: NDArray[np.uint8]) -> Poses:
-        due = self.lost or len(self.rois) == 0 or (self.stats.frames - 1) % self.detect_every == 0
-        if due:
+        """This frame's people: crops around the people followed, the detector when due."""
+        self.due = self.lost or len(self.rois) == 0 or (self.stats.frames - 1) % self.detect_every == 0
+        if self.due:
             found = self._detect(rgb, self.rois)
         else:
             found = self._crops(rgb, self.rois)
             if not self._good(found).any():  # everyone lost: look again now rather than skip a frame
+                self.due = True
                 found = self._detect(rgb, np.zeros((0, 4), np.float32))
-        good = self._good(found)
-        self.lost = not due and int(good.sum()) < len(self.rois)
-        found = found.select(good)
+        found = found.select(self._good(found))
         found = merge_same_people(found, self.tracker.sigmas, self.tracker.params.keypoint_threshold)
         if not isinstance(self.model, TopDown) and len(found) > 1:  # a one-person model follows one person
             found = found.select(np.array([int(np.argmax(found.pose_scores))]))
-        threshold = self.tracker.params.keypoint_threshold
-        self.rois = square_boxes(keypoint_boxes(found.xy, found.scores, threshold))
         return found
 
 
