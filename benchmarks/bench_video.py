@@ -4,8 +4,10 @@ smoothing, drawing, H.264 encoding, JSONL), beside the bare model session on the
     python benchmarks/bench_video.py [--video PATH ...] [--threads 1 2] [--json]
 
 Defaults: ../shared/data/media/video.avi and the PoseTrack clip in ../shared/data/mmpose-tests/posetrack18.
-Configurations: movenet-multipose on the whole frame; top-down movenet-thunder following each person
-(detector every 10 frames) and, as its peer, top-down with the detector on every frame (--no-track).
+Configurations: movenet-multipose on the whole frame (one frame at a time on an N-thread session, and N
+frames side by side on one-thread sessions, as `posekit video` runs it); top-down movenet-thunder following
+each person (detector every 10 frames) and, as its peer, top-down with the detector on every frame
+(--no-track).
 """
 
 from __future__ import annotations
@@ -44,16 +46,21 @@ def session_ms(model, frames: list[np.ndarray]) -> float:
     return float(np.median(times) * 1000)
 
 
-def run_one(video: Path, config: str, threads: int, track: bool, render: bool) -> dict:
+def run_one(video: Path, config: str, threads: int, track: bool, render: bool, parallel: bool = False
+            ) -> dict:
+    """``parallel``: as `posekit video` runs whole-image models, ``threads`` frames at once on one-thread
+    sessions; else one frame at a time on a ``threads``-thread session."""
     from posekit.video.pose_tracker import PoseTracker
     from posekit.video.run import process_video
 
-    model = load(config, threads)
+    model = load(config, 1 if parallel else threads)
     tracker = PoseTracker(model, track=track)
     with tempfile.TemporaryDirectory() as out:
-        run = process_video(video, tracker, out, render=render, progress=False)
+        run = process_video(video, tracker, out, render=render, progress=False,
+                            workers=threads if parallel else 1)
     s = run.summary()
-    return {"video": video.name, "config": config + ("" if track else " (no track)"), "threads": threads,
+    label = config + ("" if track else " (no track)") + (" (frames side by side)" if parallel else "")
+    return {"video": video.name, "config": label, "threads": threads,
             "render": render, "frames": run.frames, "fps": s["fps"], "realtime_factor": s["realtime_factor"],
             "detector_runs": tracker.stats.detector_runs, "crops": tracker.stats.crops,
             "people_per_frame": round(run.people / max(run.frames, 1), 2)}
@@ -73,10 +80,14 @@ def main() -> int:
             info = reader.info
             sample = [f.rgb for _, f in zip(range(30), reader, strict=False)]
         for threads in args.threads:
-            for config, track in (("multipose", True), ("topdown-thunder", True), ("topdown-thunder", False)):
-                row = run_one(video, config, threads, track, render=True)
+            configs = [("multipose", True, False), ("topdown-thunder", True, False),
+                       ("topdown-thunder", False, False)]
+            if threads > 1:  # what `posekit video` does with whole-image multi-person models
+                configs.insert(1, ("multipose", True, True))
+            for config, track, parallel in configs:
+                row = run_one(video, config, threads, track, render=True, parallel=parallel)
                 row["video_fps"] = info.fps
-                if track:
+                if track and not parallel:
                     row["session_ms"] = round(session_ms(load(config, threads), sample), 2)
                 rows.append(row)
                 print(json.dumps(row), file=sys.stderr)

@@ -134,3 +134,18 @@ def test_ctrl_c_leaves_valid_jsonl_and_a_finalised_mp4(model_package, tmp_path):
         assert abs(sum(1 for _ in video) - len(lines)) <= 1  # the frame being drawn may be cut
     assert [p.name for p in out.iterdir() if p.name.startswith(".")] == []
     assert os.path.getsize(out / "long.mp4") > 0
+
+
+def test_frames_side_by_side_give_the_same_result_in_order(model_package, clip, tmp_path):
+    import posekit
+    from posekit.video.pose_tracker import PoseTracker
+    from posekit.video.run import process_video
+
+    model = posekit.load_model("movenet-multipose", threads=1)
+    outs = []
+    for workers in (1, 2, 3):
+        run = process_video(clip, PoseTracker(model), tmp_path / str(workers), render=False, progress=False,
+                            workers=workers)
+        assert run.frames == 12
+        outs.append((tmp_path / str(workers) / "astro.jsonl").read_text())
+    assert outs[0] == outs[1] == outs[2]

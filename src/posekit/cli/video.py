@@ -37,7 +37,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--start", type=float, default=None, metavar="S", help="start at S seconds")
     p.add_argument("--duration", type=float, default=None, metavar="S", help="process S seconds")
     p.add_argument("--min-score", type=float, default=0.25, help="drop people whose pose score is lower")
-    p.add_argument("--threads", type=int, default=None, help="onnxruntime threads (default: all cores)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="threads (default: all cores): whole-image multi-person models run this many "
+                        "frames at once, one onnxruntime thread each; others use as many onnxruntime threads")
     s = p.add_argument_group("smoothing (One Euro filter; speed in person sizes per second)")
     s.add_argument("--min-cutoff", type=float, default=None, help="cutoff at rest, Hz (lower: smoother)")
     s.add_argument("--beta", type=float, default=None, help="cutoff increase with speed (higher: less lag)")
@@ -59,7 +61,8 @@ def _given(args: argparse.Namespace, names: tuple[str, ...]) -> dict:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from posekit.models.registry import DEFAULT_MODEL, load_model
+    from posekit.models.registry import DEFAULT_MODEL, MODELS, load_model
+    from posekit.models.runner import default_threads
     from posekit.video.pose_tracker import PoseTracker
     from posekit.video.run import process_video
     from posekit.video.smoothing import OneEuroParams
@@ -67,18 +70,24 @@ def run(args: argparse.Namespace) -> int:
 
     smoothing = OneEuroParams(**_given(args, ("min_cutoff", "beta", "d_cutoff")))
     tracking = TrackerParams(**_given(args, ("max_age", "min_similarity", "max_tracks")))
+    threads = args.threads or default_threads()
+    name = args.model or DEFAULT_MODEL
+    # Whole-image models that find everyone need no state from the last frame: frames run side by side.
+    multi = name in MODELS and MODELS[name].multi_person
+    frame_parallel = args.mode == "whole" and (args.no_track or multi)
     if args.mode == "topdown":
         from posekit.models.topdown import load_topdown
 
-        model = load_topdown(args.model or "movenet-thunder", args.detector, args.margin, args.threads,
+        model = load_topdown(args.model or "movenet-thunder", args.detector, args.margin, threads,
                              args.min_score, **model_options(args))
     else:
-        model = load_model(args.model or DEFAULT_MODEL, threads=args.threads, min_score=args.min_score,
+        model = load_model(name, threads=1 if frame_parallel else threads, min_score=args.min_score,
                            **model_options(args))
     tracker = PoseTracker(model, smooth=not args.no_smooth, track=not args.no_track,
                           detect_every=args.detect_every, smoothing=smoothing, tracking=tracking)
     result = process_video(args.input, tracker, Path(args.out), fmt=args.format, render=not args.no_render,
-                           start=args.start, duration=args.duration, progress=not args.quiet)
+                           start=args.start, duration=args.duration, progress=not args.quiet,
+                           workers=threads if frame_parallel else 1)
     summary = result.summary()
     summary.update(detector_runs=tracker.stats.detector_runs, crops=tracker.stats.crops)
     if args.json:

@@ -100,15 +100,31 @@ class PoseTracker:
         self.due = True
         self.stats = TrackerStats()
 
-    def update(self, rgb: NDArray[np.uint8], time: float) -> Poses:
+    @property
+    def independent(self) -> bool:
+        """Whether a frame's people are found without this tracker's state (whole-image models, or no
+        tracking): ``detect`` may then run on several frames at once, ``associate`` in frame order."""
+        return not self.follow
+
+    def detect(self, rgb: NDArray[np.uint8]) -> Poses:
+        """The model on the whole frame (only for ``independent`` trackers; safe from several threads)."""
+        return self.model.predict(rgb)
+
+    def associate(self, found: Poses, time: float) -> Poses:
+        """Identities (and smoothing) for ``detect``'s people of the frame at ``time``, in frame order."""
         self.stats.frames += 1
+        self.stats.detector_runs += 1
         if not self.track:
-            self.stats.detector_runs += 1
-            return self.model.predict(rgb)
-        found = self._follow(rgb) if self.follow else self._detect_whole(rgb)
+            return found
+        return self.tracker.update(found, time, confident=found.pose_scores >= self.min_score)
+
+    def update(self, rgb: NDArray[np.uint8], time: float) -> Poses:
+        if self.independent:
+            return self.associate(self.detect(rgb), time)
+        self.stats.frames += 1
+        found = self._follow(rgb)
         out = self.tracker.update(found, time, confident=found.pose_scores >= self.min_score)
-        if self.follow:
-            self._next_rois(time)
+        self._next_rois(time)
         return out
 
     def _next_rois(self, time: float) -> None:
@@ -120,10 +136,6 @@ class PoseTracker:
             return
         xy, scores = np.stack([t.xy for t in followed]), np.stack([t.scores for t in followed])
         self.rois = square_boxes(keypoint_boxes(xy, scores, self.tracker.params.keypoint_threshold))
-
-    def _detect_whole(self, rgb: NDArray[np.uint8]) -> Poses:
-        self.stats.detector_runs += 1
-        return self.model.predict(rgb)
 
     @property
     def _single(self):

@@ -16,7 +16,9 @@ import re
 import tempfile
 import threading
 import time as clock
+from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -221,11 +223,32 @@ class AnnotatedVideo:
             self.video.close()
 
 
+def tracked(frames: Iterator[Frame], tracker, workers: int = 1) -> Iterator[tuple[Frame, Poses]]:
+    """(frame, poses) in frame order. For an ``independent`` tracker (whole-image models), the model runs on
+    up to ``workers`` frames at once (one onnxruntime thread each scales better on few cores than one
+    session's threads), and identities are assigned in order as each frame's people arrive."""
+    if workers <= 1 or not tracker.independent:
+        for frame in frames:
+            yield frame, tracker.update(frame.rgb, frame.time)
+        return
+    with ThreadPoolExecutor(workers, thread_name_prefix="posekit-video-model") as pool:
+        pending: deque = deque()
+        for frame in frames:
+            pending.append((frame, pool.submit(tracker.detect, frame.rgb)))
+            if len(pending) >= workers:
+                done, found = pending.popleft()
+                yield done, tracker.associate(found.result(), done.time)
+        while pending:
+            done, found = pending.popleft()
+            yield done, tracker.associate(found.result(), done.time)
+
+
 def process_video(source: str | Path, tracker, out_dir: str | Path, fmt: str = "jsonl", render: bool = True,
                   start: float | None = None, duration: float | None = None, progress: bool = True,
-                  name: str | None = None) -> VideoRun:
+                  name: str | None = None, workers: int = 1) -> VideoRun:
     """Run ``tracker`` (a PoseTracker) over every frame of ``source``; write ``<name>.jsonl`` (or
-    ``<name>.json`` in PoseTrack layout) and, with ``render``, ``<name>.mp4`` into ``out_dir``.
+    ``<name>.json`` in PoseTrack layout) and, with ``render``, ``<name>.mp4`` into ``out_dir``. ``workers``:
+    frames the model runs on at once (see ``tracked``).
 
     A reader error after some frames (damaged file, dropped stream) is recorded in ``VideoRun.error`` with
     the outputs finalised; an error before any frame, and KeyboardInterrupt, are raised (outputs finalised).
@@ -248,9 +271,10 @@ def process_video(source: str | Path, tracker, out_dir: str | Path, fmt: str = "
     bar = tqdm(total=info.frames, desc=name, unit="frame", disable=not progress, leave=False)
     began = clock.perf_counter()
     first_time = last_time = None
+    frames = prefetch(iter(reader))
+    results = tracked(frames, tracker, workers)
     try:
-        for frame in prefetch(iter(reader)):
-            poses = tracker.update(frame.rgb, frame.time)
+        for frame, poses in results:
             if fmt == "jsonl":
                 writer.write(frame_record(frame, poses))
             else:
@@ -270,6 +294,8 @@ def process_video(source: str | Path, tracker, out_dir: str | Path, fmt: str = "
         run.error = str(err)
     finally:
         bar.close()
+        results.close()  # stops the model threads, then the decoding thread, before the file is closed
+        frames.close()
         reader.close()
         if run.frames:
             writer.close()
