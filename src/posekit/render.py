@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 from pathlib import Path
 
@@ -49,7 +50,8 @@ def draw_poses(rgb: NDArray[np.uint8], poses: Poses, min_keypoint_score: float =
     from PIL import Image as PILImage
     from PIL import ImageDraw
 
-    img = PILImage.fromarray(rgb).convert("RGB")
+    img = PILImage.fromarray(rgb)
+    img = img if img.mode == "RGB" else img.convert("RGB")  # (fromarray already copied the pixels)
     draw = ImageDraw.Draw(img)
     h, w = rgb.shape[:2]
     width = max(2, round(max(h, w) / 300))
@@ -75,13 +77,18 @@ def draw_poses(rgb: NDArray[np.uint8], poses: Poses, min_keypoint_score: float =
     return img
 
 
-def _label(draw, points: NDArray[np.float32], text: str, color: tuple[int, int, int], side: int) -> None:
-    """``text`` on a filled tag just above the highest of ``points``."""
+@functools.lru_cache(maxsize=8)
+def _font(size: int):
     from PIL import ImageFont
 
+    return ImageFont.load_default(size=size)
+
+
+def _label(draw, points: NDArray[np.float32], text: str, color: tuple[int, int, int], side: int) -> None:
+    """``text`` on a filled tag just above the highest of ``points``."""
     if len(points) == 0:
         return
-    font = ImageFont.load_default(size=max(12, side // 40))
+    font = _font(max(12, side // 40))
     x, y = float(points[:, 0].mean()), float(points[:, 1].min())
     left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
     tw, th = right - left, bottom - top

@@ -215,7 +215,7 @@ class AnnotatedVideo:
         frame, poses = item
         if self.video is None:
             h, w = frame.rgb.shape[:2]
-            self.video = VideoWriter(self.path, self.fps, w, h, preset="veryfast")
+            self.video = VideoWriter(self.path, self.fps, w, h, preset="superfast")
         self.video.write(np.asarray(draw_poses(frame.rgb, poses)), frame.time)
 
     def close(self) -> None:
