@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import shlex
 import subprocess
 import sys
 import time
@@ -134,7 +135,8 @@ def coco_results(gt: dict, frames: list[FramePeople]) -> list[dict]:
 
 # --------------------------------------------------------------------------------------------- running
 def run_video(clip: Path, model: str, out: Path, threads: int, mode: str | None, smooth: bool = True,
-              track: bool = True, one_euro: tuple[float, float, float] | None = None) -> tuple[Path, float]:
+              track: bool = True, one_euro: tuple[float, float, float] | None = None,
+              extra: list[str] | None = None) -> tuple[Path, float]:
     """`posekit video` on one clip into ``out``; returns the JSONL path and the wall time (s)."""
     cmd = POSEKIT + ["video", str(clip), "--model", model, "--out", str(out), "--format", "jsonl",
                      "--no-render", "--threads", str(threads), "--quiet"]
@@ -146,6 +148,7 @@ def run_video(clip: Path, model: str, out: Path, threads: int, mode: str | None,
         cmd.append("--no-track")
     if one_euro is not None:
         cmd += ["--min-cutoff", str(one_euro[0]), "--beta", str(one_euro[1]), "--d-cutoff", str(one_euro[2])]
+    cmd += extra or []
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
@@ -255,7 +258,7 @@ def bench_variant(clips: list[dict], folder: Path, model: str, out: Path, args: 
         gt_path = folder / clip["gt"]
         gt, gt_frames = read_gt(gt_path)
         jsonl, secs = run_video(folder / clip["video"], model, out, args.threads, args.mode, smooth, track,
-                                one_euro)
+                                one_euro, shlex.split(args.video_args))
         pred = read_jsonl(jsonl, len(gt_frames))
         trk = eval_track(gt_path, jsonl, args.min_keypoint_score) if track else None
         tallies.setdefault(clip["kind"], Tally()).add_clip(clip["name"], gt, gt_frames, pred, trk, secs,
@@ -322,6 +325,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--min-cutoff", type=float, nargs="+", default=[0.1, 0.3, 1.0])
     ap.add_argument("--beta", type=float, nargs="+", default=[1.0, 5.0, 20.0])
     ap.add_argument("--d-cutoff", type=float, nargs="+", default=[1.0])
+    ap.add_argument("--video-args", default="", help="more `posekit video` arguments, e.g. '--max-age 2'")
     ap.add_argument("--json", action="store_true", help="also print one JSON object")
     args = ap.parse_args(argv)
     clips = load_clips(args.clips, args.kinds, args.limit)

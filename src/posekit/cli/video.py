@@ -45,7 +45,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--beta", type=float, default=None, help="cutoff increase with speed (higher: less lag)")
     s.add_argument("--d-cutoff", type=float, default=None, help="cutoff of the speed estimate, Hz")
     t = p.add_argument_group("tracking")
-    t.add_argument("--max-age", type=float, default=None, help="seconds a lost track keeps its ID (1.0)")
+    t.add_argument("--max-age", type=float, default=None, help="seconds a lost track keeps its ID (2.0)")
     t.add_argument("--min-similarity", type=float, default=None, help="least OKS to continue a track (0.2)")
     t.add_argument("--max-tracks", type=int, default=None, help="most tracks kept (18)")
     add_model_options(p)

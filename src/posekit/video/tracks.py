@@ -35,11 +35,13 @@ LOW_SCORE_SIMILARITY = 0.5
 
 @dataclass(frozen=True)
 class TrackerParams:
-    """Defaults: TF.js MoveNet's keypoint tracker (18 tracks, 1 s, OKS 0.2, keypoint score 0.3, 4
-    keypoints)."""
+    """Defaults: TF.js MoveNet's keypoint tracker (18 tracks, OKS 0.2, keypoint score 0.3, 4 keypoints),
+    except ``max_age``: 2 s instead of 1 s, measured on the exact-truth clips (benchmarks/bench_track.py):
+    people hidden by a passer-by for over a second kept their identity (MultiPose: crossing-clip switches 1
+    -> 0, PoseTrack IDSW 59 -> 49, MOTA unchanged)."""
 
     max_tracks: int = 18
-    max_age: float = 1.0
+    max_age: float = 2.0
     min_similarity: float = 0.2
     keypoint_threshold: float = 0.3
     min_keypoints: int = 4
