@@ -1,11 +1,12 @@
 """Track lifetime: identities that persist from frame to frame.
 
 Follows TF.js MoveNet's tracker (tfjs-models ``Tracker.apply``): tracks older than ``max_age`` seconds are
-forgotten, the people of a frame are matched to the live tracks (keypoint OKS, or box IoU for schemas without
-COCO sigmas) by an optimal assignment, matched tracks take the new pose, and an unmatched person starts a
-new track when it has at least ``min_keypoints`` keypoints scoring ``keypoint_threshold``; beyond
-``max_tracks`` the least recently seen tracks are dropped. A track that goes unmatched in a frame keeps its
-identity for ``max_age`` seconds, but its smoothing state is reset (the person may reappear elsewhere).
+forgotten, the people of a frame are matched to the live tracks (keypoint OKS, or the IoU of keypoint boxes
+for schemas without COCO sigmas) by an optimal assignment, matched tracks take the new pose, and an
+unmatched person starts a new track when it has at least ``min_keypoints`` keypoints scoring
+``keypoint_threshold``; beyond ``max_tracks`` the least recently seen tracks are dropped. A track that goes
+unmatched in a frame keeps its identity for ``max_age`` seconds, but its smoothing state is reset (the
+person may reappear elsewhere).
 
 Unlike TF.js, a track is compared where its person should be now, not where it was last seen: each track
 keeps the velocity of its body (the mean motion of its confident keypoints, in pixels per second, averaged
@@ -63,7 +64,6 @@ class Track:
     id: int
     xy: NDArray[np.float32]
     scores: NDArray[np.float32]
-    box: NDArray[np.float32]
     last_seen: float
     hits: int = 1
     matched: bool = True
@@ -103,29 +103,31 @@ class Tracker:
         self.tracks: list[Track] = []
         self.next_id = 1
 
-    def similarity(self, poses: Poses, boxes: NDArray[np.float32], time: float) -> NDArray[np.float64]:
+    def similarity(self, poses: Poses, time: float) -> NDArray[np.float64]:
         """(tracks, people) similarity in 0..1: the better of the track's pose moved by its velocity to
         ``time`` and its pose where last seen (a person who stops, or turns back out of view, is not lost to
         an extrapolation)."""
         if not self.tracks:
             return np.zeros((0, len(poses)))
-        now = self._similarity(np.stack([t.predicted(time) for t in self.tracks]), poses, boxes)
-        then = self._similarity(np.stack([t.xy for t in self.tracks]), poses, boxes)
+        threshold = self.params.keypoint_threshold
+        t_sc = np.stack([t.scores for t in self.tracks])
+        d_box = keypoint_boxes(poses.xy, poses.scores, threshold)
+        now = self._similarity(np.stack([t.predicted(time) for t in self.tracks]), t_sc, poses, d_box)
+        then = self._similarity(np.stack([t.xy for t in self.tracks]), t_sc, poses, d_box)
         return np.maximum(now, then)
 
-    def _similarity(self, t_xy: NDArray[np.float32], poses: Poses, boxes: NDArray[np.float32]
-                    ) -> NDArray[np.float64]:
+    def _similarity(self, t_xy: NDArray[np.float32], t_sc: NDArray[np.float32], poses: Poses,
+                    d_box: NDArray[np.float32]) -> NDArray[np.float64]:
+        """Tracks at ``t_xy`` (T, K, 2) against the people, whose keypoint boxes are ``d_box`` (N, 4)."""
         p = self.params
-        t_sc = np.stack([t.scores for t in self.tracks])
-        t_box = keypoint_boxes(t_xy, t_sc, p.keypoint_threshold)
+        iou = box_iou(keypoint_boxes(t_xy, t_sc, p.keypoint_threshold), d_box)
         if not self.use_oks:
-            return box_iou(t_box, boxes)
+            return iou
         # OKS averaged with the IoU of the keypoint boxes: OKS tells people apart, the box overlap keeps a
         # person whose keypoints jump about (a faint, partly hidden person) from looking like a new one.
         oks = keypoint_similarity(t_xy, t_sc, poses.xy, poses.scores, self.sigmas, p.keypoint_threshold,
                                   p.min_keypoints)
-        d_box = keypoint_boxes(poses.xy, poses.scores, p.keypoint_threshold)
-        return (oks + box_iou(t_box, d_box)) / 2
+        return (oks + iou) / 2
 
     def update(self, poses: Poses, time: float, confident: NDArray[np.bool_] | None = None) -> Poses:
         """Identities for the people of the frame at ``time`` (seconds).
@@ -137,10 +139,8 @@ class Tracker:
         """
         p = self.params
         self.tracks = [t for t in self.tracks if time - t.last_seen <= p.max_age]
-        boxes = poses.boxes if poses.boxes is not None else keypoint_boxes(poses.xy, poses.scores,
-                                                                            p.keypoint_threshold)
         confident = np.ones(len(poses), bool) if confident is None else np.asarray(confident, bool)
-        sim = self.similarity(poses, boxes, time)
+        sim = self.similarity(poses, time)
         sure, faint = np.flatnonzero(confident), np.flatnonzero(~confident)
         pairs = [(t, int(sure[d])) for t, d in assign(sim[:, sure], p.min_similarity)]
         left = np.setdiff1d(np.arange(len(self.tracks)), [t for t, _ in pairs])
@@ -153,7 +153,7 @@ class Tracker:
             if not track.matched and track.filter is not None:
                 track.filter.reset()
             track.follow(poses.xy[pi], poses.scores[pi], time, p.keypoint_threshold)
-            track.xy, track.scores, track.box = poses.xy[pi], poses.scores[pi], boxes[pi]
+            track.xy, track.scores = poses.xy[pi], poses.scores[pi]
             track.last_seen, track.hits, track.matched = time, track.hits + 1, True
             ids[pi] = track.id
             matched_tracks.add(ti)
@@ -163,7 +163,7 @@ class Tracker:
         for pi in np.flatnonzero((ids < 0) & confident):
             if int((poses.scores[pi] >= p.keypoint_threshold).sum()) < p.min_keypoints:
                 continue
-            track = Track(self.next_id, poses.xy[pi], poses.scores[pi], boxes[pi], time,
+            track = Track(self.next_id, poses.xy[pi], poses.scores[pi], time,
                           filter=OneEuroFilter(self.smoothing) if self.smoothing else None)
             self.next_id += 1
             self.tracks.append(track)
