@@ -34,6 +34,18 @@ def test_square_boxes_and_merging_by_hand():
     assert kept.pose_scores.tolist() == pytest.approx([0.9, 0.4])
 
 
+def test_poses_concat_keeps_order_and_boxes_only_when_all_have_them():
+    xy = np.arange(3 * 17 * 2, dtype=np.float32).reshape(3, 17, 2)
+    boxed = Poses(xy[:2], np.ones((2, 17)), [0.5, 0.6], COCO17, np.ones((2, 4)))
+    bare = Poses(xy[2:], np.ones((1, 17)), [0.7], COCO17)
+    both = Poses.concat([boxed, Poses.empty(COCO17), bare])
+    np.testing.assert_array_equal(both.xy, xy)
+    assert both.pose_scores.tolist() == pytest.approx([0.5, 0.6, 0.7]) and both.boxes is None
+    kept = Poses.concat([boxed, Poses.empty(COCO17)])  # an empty part without boxes does not drop them
+    assert kept.boxes is not None and len(kept) == 2
+    assert len(Poses.concat([Poses.empty(COCO17)])) == 0
+
+
 def test_one_person_model_follows_the_person_with_crops(model_package, astronaut):
     model = posekit.load_model("movenet-thunder")
     tracker = PoseTracker(model, smooth=False, detect_every=10)

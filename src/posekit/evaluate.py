@@ -96,7 +96,7 @@ def predict_dataset(model, samples: list[Sample], gt_boxes: bool = False, margin
             per_person = [_crop_predict(model, image.rgb, person_box(p) / image.scale, margin)
                           .scaled(image.scale) for p in people]
             if per_person:
-                out.image_poses.append((index, _concat(per_person)))
+                out.image_poses.append((index, Poses.concat(per_person)))
         else:
             whole = model.predict(image.rgb).scaled(image.scale)
             out.image_poses.append((index, whole))
@@ -114,12 +114,6 @@ def predict_dataset(model, samples: list[Sample], gt_boxes: bool = False, margin
     if heads and all(h is not None for h in heads):
         out.headboxes = np.array([h.reshape(2, 2) for h in heads], np.float64)
     return out
-
-
-def _concat(poses: list[Poses]) -> Poses:
-    boxes = None if any(p.boxes is None for p in poses) else np.concatenate([p.boxes for p in poses])
-    return Poses(np.concatenate([p.xy for p in poses]), np.concatenate([p.scores for p in poses]),
-                 np.concatenate([p.pose_scores for p in poses]), poses[0].schema, boxes)
 
 
 def score_pck(preds: Predictions, kind: str, alpha: float = 0.2) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,6 +50,20 @@ class Poses:
         k = schema.num_keypoints
         boxes = np.zeros((0, 4), np.float32) if with_boxes else None
         return cls(np.zeros((0, k, 2)), np.zeros((0, k)), np.zeros(0), schema, boxes)
+
+    @classmethod
+    def concat(cls, parts: Sequence[Poses]) -> Poses:
+        """The people of ``parts`` (one schema) in order. Empty parts are skipped; boxes and track IDs are
+        kept when every remaining part has them."""
+        full = [q for q in parts if len(q)] or list(parts[:1])
+
+        def joined(name: str):
+            values = [getattr(q, name) for q in full]
+            return None if any(v is None for v in values) else np.concatenate(values)
+
+        return cls(np.concatenate([q.xy for q in full]), np.concatenate([q.scores for q in full]),
+                   np.concatenate([q.pose_scores for q in full]), full[0].schema, joined("boxes"),
+                   joined("track_ids"))
 
     def __len__(self) -> int:
         return int(self.xy.shape[0])

@@ -159,7 +159,7 @@ class PoseTracker:
             boxes = np.array([[0, 0, rgb.shape[1], rgb.shape[0]]], np.float32)
         extra = keep_rois[box_iou(keep_rois, boxes).max(axis=1, initial=0.0) < NEW_BOX_IOU] \
             if len(boxes) else keep_rois
-        return _concat(found, self._crops(rgb, extra))
+        return Poses.concat([found, self._crops(rgb, extra)])
 
     def _crops(self, rgb: NDArray[np.uint8], rois: NDArray[np.float32]) -> Poses:
         self.stats.crops += len(rois)
@@ -181,12 +181,3 @@ class PoseTracker:
             found = found.select(np.array([int(np.argmax(found.pose_scores))]))
         return found
 
-
-def _concat(a: Poses, b: Poses) -> Poses:
-    if len(b) == 0:
-        return a
-    if len(a) == 0:
-        return b
-    boxes = None if a.boxes is None or b.boxes is None else np.concatenate([a.boxes, b.boxes])
-    return Poses(np.concatenate([a.xy, b.xy]), np.concatenate([a.scores, b.scores]),
-                 np.concatenate([a.pose_scores, b.pose_scores]), a.schema, boxes)
