@@ -16,16 +16,36 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--min-score", type=float, default=0.25, help="drop people whose pose score is lower")
     p.add_argument("--threads", type=int, default=None, help="onnxruntime threads (default: all cores)")
     p.add_argument("--no-render", action="store_true", help="do not write overlay PNGs")
-    td = p.add_argument_group("top-down multi-person")
-    td.add_argument("--mode", choices=("whole", "topdown"), default="whole",
-                    help="whole: the model runs once on the whole image; topdown: a detector finds "
-                         "people and --model (one person, default movenet-thunder) runs on each crop")
-    td.add_argument("--detector", default="movenet-multipose", help="topdown person detector: "
-                    "movenet-multipose or blazepose-detector")
-    td.add_argument("--margin", type=float, default=0.25, help="topdown: enlarge each box by this fraction")
+    add_topdown_options(p, "whole: the model runs once on the whole image")
     add_model_options(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
+
+
+def add_topdown_options(p: argparse.ArgumentParser, whole: str) -> None:
+    """--mode (``whole`` explains the whole-image mode), --detector, --margin."""
+    td = p.add_argument_group("top-down multi-person")
+    td.add_argument("--mode", choices=("whole", "topdown"), default="whole",
+                    help=f"{whole}; topdown: a detector finds people and --model (one person, default "
+                         "movenet-thunder) runs on each crop")
+    td.add_argument("--detector", default="movenet-multipose", help="topdown person detector: "
+                    "movenet-multipose or blazepose-detector")
+    td.add_argument("--margin", type=float, default=0.25, help="topdown: enlarge each box by this fraction")
+
+
+def load_pipeline(args: argparse.Namespace, threads: int | None = None):
+    """The model the flags name: a TopDown pipeline with --mode topdown, else a zoo model or .onnx file,
+    with --min-score and the family options; ``threads`` overrides --threads."""
+    from posekit.models.registry import DEFAULT_MODEL, load_model
+
+    threads = args.threads if threads is None else threads
+    if args.mode == "topdown":
+        from posekit.models.topdown import load_topdown
+
+        return load_topdown(args.model or "movenet-thunder", args.detector, args.margin, threads,
+                            args.min_score, **model_options(args))
+    return load_model(args.model or DEFAULT_MODEL, threads=threads, min_score=args.min_score,
+                      **model_options(args))
 
 
 def add_model_options(p: argparse.ArgumentParser) -> None:
@@ -54,19 +74,11 @@ def run(args: argparse.Namespace) -> int:
     from posekit.errors import PosekitError
     from posekit.estimate import estimate_batch
     from posekit.images import find_images
-    from posekit.models.registry import DEFAULT_MODEL, load_model
 
     paths = find_images(args.inputs)
     if not paths:
         raise PosekitError(f"no images found in {' '.join(args.inputs)}; pass image files or folders")
-    if args.mode == "topdown":
-        from posekit.models.topdown import load_topdown
-
-        model = load_topdown(args.model or "movenet-thunder", args.detector, args.margin, args.threads,
-                             args.min_score, **model_options(args))
-    else:
-        model = load_model(args.model or DEFAULT_MODEL, threads=args.threads, min_score=args.min_score,
-                           **model_options(args))
+    model = load_pipeline(args)
     out = Path(args.out)
     result = estimate_batch(model, paths, out, fmt=args.format, render=not args.no_render,
                             progress=not args.quiet)

@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from posekit.cli.estimate import add_model_options, model_options
+from posekit.cli.estimate import add_model_options, add_topdown_options, load_pipeline
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -18,13 +18,6 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "frames, a stream URL (rtsp://, http://) or a camera device (/dev/video0)")
     p.add_argument("--model", default=None, help="zoo model name or .onnx path (default: movenet-multipose; "
                    "movenet-thunder with --mode topdown)")
-    p.add_argument("--mode", choices=("whole", "topdown"), default="whole",
-                   help="whole: the model on each frame (one-person models follow their person with a "
-                        "crop); topdown: a detector finds people, then one crop per person per frame")
-    p.add_argument("--detector", default="movenet-multipose", help="topdown person detector: "
-                   "movenet-multipose or blazepose-detector")
-    p.add_argument("--margin", type=float, default=0.25,
-                   help="topdown: enlarge detector boxes by this fraction")
     p.add_argument("--out", default="out", help="output folder (default: ./out)")
     p.add_argument("--format", choices=("jsonl", "posetrack"), default="jsonl",
                    help="jsonl: one line per frame; posetrack: PoseTrack18-style JSON")
@@ -48,6 +41,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--max-age", type=float, default=None, help="seconds a lost track keeps its ID (2.0)")
     t.add_argument("--min-similarity", type=float, default=None, help="least OKS to continue a track (0.2)")
     t.add_argument("--max-tracks", type=int, default=None, help="most tracks kept (18)")
+    add_topdown_options(p, "whole: the model on each whole frame (one-person models follow their person "
+                           "with a crop)")
     add_model_options(p)
     p.add_argument("--json", action="store_true", help="print the run's summary as JSON")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -61,7 +56,7 @@ def _given(args: argparse.Namespace, names: tuple[str, ...]) -> dict:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from posekit.models.registry import DEFAULT_MODEL, MODELS, load_model
+    from posekit.models.registry import DEFAULT_MODEL, MODELS
     from posekit.models.runner import default_threads
     from posekit.video.pose_tracker import PoseTracker
     from posekit.video.run import process_video
@@ -75,14 +70,7 @@ def run(args: argparse.Namespace) -> int:
     # Whole-image models that find everyone need no state from the last frame: frames run side by side.
     multi = name in MODELS and MODELS[name].multi_person
     frame_parallel = args.mode == "whole" and (args.no_track or multi)
-    if args.mode == "topdown":
-        from posekit.models.topdown import load_topdown
-
-        model = load_topdown(args.model or "movenet-thunder", args.detector, args.margin, threads,
-                             args.min_score, **model_options(args))
-    else:
-        model = load_model(name, threads=1 if frame_parallel else threads, min_score=args.min_score,
-                           **model_options(args))
+    model = load_pipeline(args, threads=1 if frame_parallel else threads)
     tracker = PoseTracker(model, smooth=not args.no_smooth, track=not args.no_track,
                           detect_every=args.detect_every, smoothing=smoothing, tracking=tracking)
     result = process_video(args.input, tracker, Path(args.out), fmt=args.format, render=not args.no_render,
