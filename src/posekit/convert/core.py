@@ -18,6 +18,7 @@ from posekit.atomic import write_atomic
 from posekit.convert import ops_conv, ops_math, ops_resize, ops_shape, ops_slice
 from posekit.convert.builder import Builder, onnx_type
 from posekit.convert.graph import Node, TfjsGraph, load_tfjs
+from posekit.convert.optimize import optimize
 from posekit.errors import PosekitError
 
 OPSET = 17  # every op used is fully supported by onnxruntime >= 1.14 at this opset
@@ -68,6 +69,7 @@ def convert_tfjs(model_json: Path, out: Path | None = None,
                               opset_imports=[helper.make_opsetid("", OPSET)])
     model.ir_version = IR_VERSION
     _fill_output_shapes(model)
+    optimize(model)
     helper.set_model_props(model, {
         "tfjs_signature": json.dumps(graph.signature),
         "source_sha256": graph.sha256,
