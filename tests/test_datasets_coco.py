@@ -139,6 +139,8 @@ def test_malformed_json(tmp_path):
         load_dataset(f"coco:{tmp_path / 'nope.json'}")
     with pytest.raises(PosekitError, match="KIND:PATH"):
         load_dataset("pascal:x.json")
+    with pytest.raises(PosekitError, match="a folder, not a JSON file; name the annotation file"):
+        load_dataset(f"coco:{tmp_path}")
 
 
 def test_real_coco(shared_data):

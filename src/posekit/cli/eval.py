@@ -13,6 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from posekit.cli.estimate import add_precision_options, precision_options
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -75,6 +77,7 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--margin", type=float, default=0.25, help="crop enlargement per side, with --gt-boxes")
     p.add_argument("--alpha", type=float, default=0.2, help="PCK threshold for LSP (fraction of torso size)")
     p.add_argument("--threads", type=int, default=None)
+    add_precision_options(p)
     p.add_argument("--curve", type=Path, default=None, help="write the PCK-vs-alpha curve PNG here")
     p.add_argument("--json", action="store_true", help="print one JSON object, values in percent")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -215,12 +218,13 @@ def run_model_eval(args: argparse.Namespace) -> int:
         raise PosekitError(f"{args.dataset}: no images to evaluate")
     # Scoring keeps every prediction (min_score 0): low-scoring people still count for AP ranking, and the
     # single-person protocol must not lose a person to a threshold.
-    model = load_model(args.model, threads=args.threads, min_score=0.0)
+    model = load_model(args.model, threads=args.threads, min_score=0.0, **precision_options(args))
     preds = predict_dataset(model, samples, gt_boxes=args.gt_boxes, margin=args.margin,
                             progress=not (args.quiet or args.json))
     for where, message in preds.failed:
         print(f"posekit: skipped {where}: {message}", file=sys.stderr)
-    head = {"model": model.spec.name, "dataset": args.dataset, "images": len(samples) - len(preds.failed),
+    head = {"model": model.spec.name, "precision": args.precision,
+            "dataset": args.dataset, "images": len(samples) - len(preds.failed),
             "persons": int(len(preds.gt)), "gt_boxes": bool(args.gt_boxes),
             "unavailable_joints": [n for n, a in zip(preds.schema.keypoints, preds.available, strict=True)
                                    if not a]}

@@ -24,6 +24,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="allow browser pages from ORIGIN to call the API (repeatable; default: none)")
     p.add_argument("--threads", type=int, default=None,
                    help="requests decoded and inferred at once, one core each (default: all cores)")
+    p.add_argument("--precision", choices=("fp32", "int8"), default="fp32",
+                   help="int8: every model as static int8 (quantized on first load, cached; default: fp32)")
     p.set_defaults(func=run)
 
 
@@ -55,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"posekit serve: WARNING: binding {args.host} without --token: anyone who can reach this "
               "machine can use the API; pass --token SECRET", file=sys.stderr)
     app = create_app(args.model or list(DEFAULT_MODELS), args.token, args.max_upload_mb, args.cors,
-                     args.threads)
+                     args.threads, args.precision)
     shown = f"[{args.host}]" if ":" in args.host else args.host
     url = f"http://{'127.0.0.1' if args.host in ('0.0.0.0', '::') else shown}:{args.port}/"
     page = f"{url}?token={args.token}" if args.token else url

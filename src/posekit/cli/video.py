@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from posekit.cli.estimate import add_model_options, add_topdown_options, load_pipeline
+from posekit.cli.estimate import add_model_options, add_precision_options, add_topdown_options, load_pipeline
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -44,6 +44,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_topdown_options(p, "whole: the model on each whole frame (one-person models follow their person "
                            "with a crop)")
     add_model_options(p)
+    add_precision_options(p)
     p.add_argument("--json", action="store_true", help="print the run's summary as JSON")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)

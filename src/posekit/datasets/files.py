@@ -52,5 +52,8 @@ def read_json(path: Path) -> Any:
             return json.load(f)
     except FileNotFoundError:
         raise PosekitError(f"{path}: no such file; check the path") from None
+    except IsADirectoryError:
+        raise PosekitError(f"{path}: a folder, not a JSON file; name the annotation file in it "
+                           "(e.g. annotations/person_keypoints_val2017.json)") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise PosekitError(f"{path}: not valid JSON ({err}); fix or re-export the file") from None

@@ -40,8 +40,35 @@ def onnx_path(spec: ModelSpec) -> Path:
     return cached_onnx(spec.graph)
 
 
-def load_model(name_or_path: str | Path, threads: int | None = None, **options):
-    """A ready model for a zoo name or an .onnx path; ``options`` go to the family (e.g. min_score)."""
+def load_model(name_or_path: str | Path, threads: int | None = None, precision: str = "fp32",
+               calibration: str | Path | None = None, **options):
+    """A ready model for a zoo name or an .onnx path; ``options`` go to the family (e.g. min_score).
+
+    precision: ``fp32`` or ``int8`` (static int8, quantized on first use with the photos of the
+    ``calibration`` folder, or posekit's default set; see ``posekit.convert.quantize``)."""
+    from posekit.convert.quantize import PRECISIONS
+
+    if precision not in PRECISIONS:
+        raise PosekitError(f"--precision {precision}: use one of {', '.join(PRECISIONS)}")
+    model = _load(name_or_path, threads, **options)
+    if precision == "int8":
+        model = to_int8(model, calibration)
+    return model
+
+
+def to_int8(model, calibration: str | Path | None = None):
+    """``model`` with its session swapped for the int8 one (same threads)."""
+    from posekit.convert.quantize import quantized_onnx
+
+    single = all(hasattr(model, a) for a in ("runner", "preprocess", "input_name"))
+    if not single or hasattr(model, "detector"):
+        raise PosekitError(f"--precision int8: not available for {model.spec.name} (a pipeline of several "
+                           "sessions); use --precision fp32")
+    model.runner = Runner(quantized_onnx(model, calibration), threads=model.runner.threads)
+    return model
+
+
+def _load(name_or_path: str | Path, threads: int | None = None, **options):
     path = Path(name_or_path)
     if str(name_or_path) not in MODELS and (path.suffix == ".onnx" or path.exists()):
         if not path.is_file():

@@ -89,12 +89,19 @@ def poses_in_boxes(single, rgb: NDArray[np.uint8], boxes: NDArray[np.floating], 
 
 
 def load_topdown(single: str, detector: str = "movenet-multipose", margin: float = 0.25,
-                 threads: int | None = None, min_score: float = 0.25, **options) -> TopDown:
-    """A TopDown from zoo names; ``options`` go to the single-person model."""
-    from posekit.models.registry import load_model
+                 threads: int | None = None, min_score: float = 0.25, precision: str = "fp32",
+                 calibration: str | None = None, **options) -> TopDown:
+    """A TopDown from zoo names; ``options`` go to the single-person model; ``precision`` (and
+    ``calibration``) to both models."""
+    from posekit.models.registry import load_model, to_int8
 
     if detector not in DETECTORS:
         raise PosekitError(f"--detector {detector}: use one of {', '.join(DETECTORS)}")
-    det = (BlazePoseDetector.load(threads=threads) if detector == "blazepose-detector"
-           else load_model(detector, threads=threads))
-    return TopDown(det, load_model(single, threads=threads, min_score=0.0, **options), margin, min_score)
+    quant = {"precision": precision, "calibration": calibration}
+    if detector == "blazepose-detector":
+        det = BlazePoseDetector.load(threads=threads)
+        det = to_int8(det, calibration) if precision == "int8" else det
+    else:
+        det = load_model(detector, threads=threads, **quant)
+    return TopDown(det, load_model(single, threads=threads, min_score=0.0, **quant, **options), margin,
+                   min_score)

@@ -152,10 +152,11 @@ def validation_message(exc: RequestValidationError) -> str:
 
 
 def create_app(models: list[str] | None = None, token: str | None = None, max_upload_mb: float = 20.0,
-               cors: list[str] | None = None, threads: int | None = None) -> FastAPI:
+               cors: list[str] | None = None, threads: int | None = None, precision: str = "fp32") -> FastAPI:
     """The service, with ``models`` (the first is the default) loaded now, each request's decode and
-    inference on a pool of ``threads`` (default: the cores). ``token``: required as a Bearer token on /v1."""
-    pool = ModelPool(models or ["movenet-lightning", "movenet-multipose"], threads)
+    inference on a pool of ``threads`` (default: the cores). ``token``: required as a Bearer token on /v1.
+    ``precision``: fp32 or int8 for every model."""
+    pool = ModelPool(models or ["movenet-lightning", "movenet-multipose"], threads, precision)
     metrics = Metrics()
     static = importlib.resources.files("posekit.serve") / "static"
     bearer = HTTPBearer(auto_error=False, description="the server's --token")

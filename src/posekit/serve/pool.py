@@ -30,11 +30,12 @@ class UnknownModel(PosekitError):
 class ModelPool:
     """``get(name, mode, min_score)``: a ready model; ``run(fn, *args)``: ``fn`` on a pool thread."""
 
-    def __init__(self, preload: list[str], threads: int | None = None) -> None:
+    def __init__(self, preload: list[str], threads: int | None = None, precision: str = "fp32") -> None:
         if not preload:
             raise PosekitError("give at least one --model to load at start")
         self.default = preload[0]
         self.threads = threads or default_threads()
+        self.precision = precision
         self.executor = ThreadPoolExecutor(self.threads, thread_name_prefix="posekit-model")
         self._models: dict[tuple[str, str], object] = {}
         self._lock = threading.Lock()
@@ -74,15 +75,14 @@ class ModelPool:
             await self.run(self.get, name, mode)
         return self.get(name, mode, min_score)
 
-    @staticmethod
-    def _load(name: str, mode: str):
+    def _load(self, name: str, mode: str):
         if mode == "topdown":
             from posekit.models.topdown import load_topdown
 
-            return load_topdown(name, threads=1)
+            return load_topdown(name, threads=1, precision=self.precision)
         from posekit.models.registry import load_model
 
-        return load_model(name, threads=1)
+        return load_model(name, threads=1, precision=self.precision)
 
     async def run(self, fn: Callable[..., T], *args) -> T:
         """``fn(*args)`` on a pool thread (the event loop stays free)."""

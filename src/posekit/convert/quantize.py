@@ -1,0 +1,134 @@
+"""Static int8 quantization of a converted model with onnxruntime's quantization tools.
+
+QDQ format, weights int8 per output channel, activations uint8 per tensor, ranges calibrated (min/max) on
+real photos run through the model's own preprocessing. Only the network body is quantized: convolutions and
+what joins them (``QUANTIZED_OPS``). Decoding heads (MoveNet's centre weighting, arg-max, gathers) stay fp32:
+measured on this CPU, their int8 forms are slower than fp32, and they carry the coordinates.
+
+The int8 file lives in the model cache next to the fp32 one, ``<fp32 stem>-int8-q<N>-<hash[:12]>.onnx``
+(hash of the fp32 file and the calibration photos), so a new source, converter, quantizer or calibration set
+never reuses a stale file; it has the same hash record and self-healing as the fp32 cache
+(``posekit.convert.cache.cached_file``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+from posekit.convert.cache import cached_file
+from posekit.errors import PosekitError
+
+PRECISIONS = ("fp32", "int8")
+QUANTIZER_VERSION = 1
+QUANTIZED_OPS = ("Conv", "Add", "Concat", "Resize", "Relu", "Clip", "MaxPool", "AveragePool")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+
+
+def default_calibration() -> list[NDArray[np.uint8]]:
+    """The fixed default calibration set: scikit-image's two public-domain photos of people (astronaut
+    Eileen Collins; the cameraman), each whole, as three crops around the person and mirrored: 16 images."""
+    try:
+        from skimage import data
+    except ImportError:
+        raise PosekitError("int8 calibration needs photos: pip install 'posekit[demo]' (scikit-image ships "
+                           "the default set), or pass --calibration DIR with your own photos") from None
+    photos = [data.astronaut(), np.repeat(data.camera()[:, :, None], 3, axis=2)]
+    out = []
+    for rgb in photos:
+        h, w = rgb.shape[:2]
+        crops = [rgb, rgb[: h * 3 // 4, w // 8: w * 7 // 8], rgb[h // 8:, : w * 3 // 4],
+                 rgb[h // 4:, w // 4:]]
+        for crop in crops:
+            crop = np.ascontiguousarray(crop)
+            out += [crop, np.ascontiguousarray(crop[:, ::-1])]
+    return out
+
+
+def folder_calibration(folder: str | Path, limit: int = 64) -> list[NDArray[np.uint8]]:
+    """Up to ``limit`` photos of ``folder`` (sorted by name, evenly spread) as RGB arrays."""
+    from posekit.images import read_image
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise PosekitError(f"--calibration {folder}: no such folder; give a folder of photos of people")
+    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise PosekitError(f"--calibration {folder}: no images (.jpg, .png, ...) in it")
+    picks = [files[i] for i in np.linspace(0, len(files) - 1, min(limit, len(files))).round().astype(int)]
+    return [read_image(p).rgb for p in dict.fromkeys(picks)]
+
+
+def calibration_hash(images: Sequence[NDArray[np.uint8]]) -> str:
+    h = hashlib.sha256()
+    for rgb in images:
+        h.update(np.asarray(rgb.shape, np.int64).tobytes())
+        h.update(np.ascontiguousarray(rgb).tobytes())
+    return h.hexdigest()
+
+
+def quantize_onnx(fp32: Path, feeds: Sequence[dict[str, NDArray]], ops: Sequence[str] = QUANTIZED_OPS
+                  ) -> bytes:
+    """The int8 QDQ model (serialized) of ``fp32``, calibrated on ``feeds`` (session input dicts)."""
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    class Reader(CalibrationDataReader):
+        def __init__(self) -> None:
+            self.it = iter(feeds)
+
+        def get_next(self):
+            return next(self.it, None)
+
+    with tempfile.TemporaryDirectory(prefix="posekit-quant-") as tmp:
+        pre, out = Path(tmp) / "pre.onnx", Path(tmp) / "int8.onnx"
+        quant_pre_process(str(fp32), str(pre), skip_symbolic_shape=True)
+        quantize_static(str(pre), str(out), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                        op_types_to_quantize=list(ops), nodes_to_exclude=head_nodes(pre, ops),
+                        calibrate_method=CalibrationMethod.MinMax)
+        return out.read_bytes()
+
+
+def head_nodes(path: Path, ops: Sequence[str]) -> list[str]:
+    """The last layers: nodes of ``ops`` whose output feeds the decoder (an op outside ``ops``) or is a
+    graph output. They stay fp32: 256 levels of a heatmap's logits make ties that move the arg-max."""
+    import onnx
+
+    graph = onnx.load(str(path)).graph
+    consumers: dict[str, list[str]] = {}
+    for node in graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node.op_type)
+    outputs = {o.name for o in graph.output}
+    return [node.name for node in graph.node if node.op_type in ops and any(
+        out in outputs or any(op not in ops for op in consumers.get(out, [])) for out in node.output)]
+
+
+def quantized_onnx(model, calibration: str | Path | None = None) -> Path:
+    """The cached int8 file for a loaded single-session ``model`` (its ``runner``, ``preprocess`` and
+    ``input_name``), quantizing on first use with ``calibration`` (a folder of photos; None: the default
+    set)."""
+    from posekit.hub import cache_dir, sha256_file
+
+    images = default_calibration() if calibration is None else folder_calibration(calibration)
+    fp32 = Path(model.runner.path)
+    digest = hashlib.sha256(f"{sha256_file(fp32)} {calibration_hash(images)}".encode()).hexdigest()
+    path = cache_dir() / "onnx" / f"{fp32.stem}-int8-q{QUANTIZER_VERSION}-{digest[:12]}.onnx"
+
+    def build() -> bytes:
+        feeds = [{model.input_name: model.preprocess(rgb)[0]} for rgb in images]
+        return quantize_onnx(fp32, feeds)
+
+    return cached_file(path, build, what=f"{fp32.name} and the calibration photos")

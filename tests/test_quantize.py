@@ -1,0 +1,113 @@
+"""Static int8 models: the real quantizer on real converted graphs, compared with fp32 on a real photo."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+import posekit
+from posekit.cli import main
+from posekit.convert.cache import check_record
+from posekit.convert.quantize import default_calibration, head_nodes
+from posekit.errors import PosekitError
+from posekit.images import read_image
+from posekit.samples import sample_image
+
+
+def test_head_nodes_are_the_layers_feeding_the_decoder(tmp_path: Path) -> None:
+    w = numpy_helper.from_array(np.ones((4, 3, 1, 1), np.float32), "w")
+    w2 = numpy_helper.from_array(np.ones((2, 4, 1, 1), np.float32), "w2")
+    nodes = [helper.make_node("Conv", ["x", "w"], ["a"], name="body"),
+             helper.make_node("Relu", ["a"], ["b"], name="relu"),
+             helper.make_node("Conv", ["b", "w2"], ["c"], name="head"),
+             helper.make_node("ArgMax", ["c"], ["y"], name="decode", axis=1)]
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 4, 4])
+    graph = helper.make_graph(nodes, "g", [x], [helper.make_tensor_value_info("y", TensorProto.INT64, None)],
+                              [w, w2])
+    onnx.save(helper.make_model(graph), tmp_path / "m.onnx")
+    assert head_nodes(tmp_path / "m.onnx", ("Conv", "Relu")) == ["head"]
+    assert head_nodes(tmp_path / "m.onnx", ("Conv",)) == ["body", "head"]  # Relu is outside: body feeds it
+
+
+def test_default_calibration_is_fixed() -> None:
+    a, b = default_calibration(), default_calibration()
+    assert len(a) == 16 and all(x.dtype == np.uint8 and x.ndim == 3 and x.shape[2] == 3 for x in a)
+    assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
+
+
+@pytest.mark.network
+@pytest.mark.parametrize("name", ["movenet-lightning", "movenet-multipose"])
+def test_int8_model_agrees_with_fp32(name: str) -> None:
+    rgb = read_image(sample_image()).rgb
+    fp32 = posekit.load_model(name, threads=1)
+    int8 = posekit.load_model(name, threads=1, precision="int8")
+    path = Path(int8.runner.path)
+    assert "-int8-" in path.name and check_record(path) == "ok"
+    convs = [n for n in onnx.load(str(path)).graph.node if n.op_type == "Conv"]
+    dq = {o for n in onnx.load(str(path)).graph.node if n.op_type == "DequantizeLinear" for o in n.output}
+    assert sum(n.input[1] in dq for n in convs) > 0.8 * len(convs)  # the body is int8
+    a, b = fp32.predict(rgb), int8.predict(rgb)
+    assert len(a) == len(b) >= 1
+    conf = (a.scores[0] > 0.3) & (b.scores[0] > 0.3)
+    assert conf.sum() >= 5  # the upper body of a half-length portrait
+    # the astronaut is ~400 px tall: confident keypoints within 3% of the image side
+    dist = np.linalg.norm(a.xy[0][conf] - b.xy[0][conf], axis=1)
+    assert np.median(dist) < 0.03 * rgb.shape[0], dist
+    assert abs(float(a.pose_scores[0] - b.pose_scores[0])) < 0.1
+    stamp = path.stat().st_mtime_ns  # cached: a second load quantizes nothing
+    assert Path(posekit.load_model(name, threads=1, precision="int8").runner.path) == path
+    assert path.stat().st_mtime_ns == stamp
+
+
+@pytest.mark.network
+def test_calibration_folder_gets_its_own_file(tmp_path: Path) -> None:
+    from PIL import Image
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    rgb = read_image(sample_image()).rgb
+    Image.fromarray(rgb).save(folder / "a.jpg")
+    Image.fromarray(np.ascontiguousarray(rgb[:, ::-1])).save(folder / "b.png")
+    mine = posekit.load_model("movenet-lightning", threads=1, precision="int8", calibration=folder)
+    default = posekit.load_model("movenet-lightning", threads=1, precision="int8")
+    assert mine.runner.path != default.runner.path
+    assert len(mine.predict(rgb)) == 1
+
+
+@pytest.mark.network
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"precision": "int4"}, r"--precision int4: use one of fp32, int8"),
+    ({"precision": "int8", "calibration": "/nonexistent/photos"},
+     r"--calibration /nonexistent/photos: no such folder"),
+])
+def test_bad_precision_options(kwargs: dict, message: str) -> None:
+    with pytest.raises(PosekitError, match=message):
+        posekit.load_model("movenet-lightning", threads=1, **kwargs)
+
+
+@pytest.mark.network
+def test_empty_calibration_folder_and_multi_session_models(tmp_path: Path) -> None:
+    with pytest.raises(PosekitError, match="no images"):
+        posekit.load_model("movenet-lightning", threads=1, precision="int8", calibration=tmp_path)
+    with pytest.raises(PosekitError, match="not available for blazepose-lite"):
+        posekit.load_model("blazepose-lite", threads=1, precision="int8")
+
+
+@pytest.mark.network
+def test_cli_precision(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "out"
+    assert main(["estimate", str(sample_image()), "--model", "movenet-lightning", "--precision", "int8",
+                 "--out", str(out), "--no-render", "--quiet"]) == 0
+    people = json.loads((out / "astronaut.json").read_text())
+    assert len(people) == 1 and len(people[0]["keypoints"]) == 17
+    assert main(["bench", "--model", "movenet-lightning", "--precision", "int8", "--threads", "1",
+                 "--runs", "3", "--warmup", "1", "--json"]) == 0
+    r = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert r["precision"] == "int8" and r["peer_session_ms_median"] > 0 and r["speedup_vs_fp32"] > 0
+    assert main(["models", "quantize", "movenet-lightning"]) == 0
+    assert "convolutions int8" in capsys.readouterr().out
