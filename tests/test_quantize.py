@@ -50,7 +50,7 @@ def test_int8_model_agrees_with_fp32(name: str) -> None:
     assert "-int8-" in path.name and check_record(path) == "ok"
     convs = [n for n in onnx.load(str(path)).graph.node if n.op_type == "Conv"]
     dq = {o for n in onnx.load(str(path)).graph.node if n.op_type == "DequantizeLinear" for o in n.output}
-    assert sum(n.input[1] in dq for n in convs) > 0.8 * len(convs)  # the body is int8
+    assert sum(n.input[1] in dq for n in convs) > 0.5 * len(convs)  # the encoder is int8
     a, b = fp32.predict(rgb), int8.predict(rgb)
     assert len(a) == len(b) >= 1
     conf = (a.scores[0] > 0.3) & (b.scores[0] > 0.3)

@@ -110,8 +110,8 @@ def run_quantize(args: argparse.Namespace) -> int:
     dequantized = {out for n in nodes if n.op_type == "DequantizeLinear" for out in n.output}
     convs = [n for n in nodes if n.op_type == "Conv"]
     int8 = sum(n.input[1] in dequantized for n in convs)
-    print(f"{args.name}: {model.runner.path}\n  {int8} of {len(convs)} convolutions int8 (the rest, the "
-          "layers that feed the decoder, stay fp32)")
+    print(f"{args.name}: {model.runner.path}\n  {int8} of {len(convs)} convolutions int8 (the rest stay "
+          "fp32: the decoder after the first upsampling, and the layers feeding the decoding ops)")
     return 0
 
 
