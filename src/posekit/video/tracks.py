@@ -103,23 +103,21 @@ class Tracker:
         self.tracks: list[Track] = []
         self.next_id = 1
 
-    def similarity(self, poses: Poses, time: float, lenient: bool = False) -> NDArray[np.float64]:
+    def similarity(self, poses: Poses, time: float) -> NDArray[np.float64]:
         """(tracks, people) similarity in 0..1: the better of the track's pose moved by its velocity to
         ``time`` and its pose where last seen (a person who stops, or turns back out of view, is not lost to
-        an extrapolation). ``lenient``: the better of OKS and box IoU instead of their mean (see
-        ``update``)."""
+        an extrapolation)."""
         if not self.tracks:
             return np.zeros((0, len(poses)))
         threshold = self.params.keypoint_threshold
         t_sc = np.stack([t.scores for t in self.tracks])
         d_box = keypoint_boxes(poses.xy, poses.scores, threshold)
-        predicted = np.stack([t.predicted(time) for t in self.tracks])
-        now = self._similarity(predicted, t_sc, poses, d_box, lenient)
-        then = self._similarity(np.stack([t.xy for t in self.tracks]), t_sc, poses, d_box, lenient)
+        now = self._similarity(np.stack([t.predicted(time) for t in self.tracks]), t_sc, poses, d_box)
+        then = self._similarity(np.stack([t.xy for t in self.tracks]), t_sc, poses, d_box)
         return np.maximum(now, then)
 
     def _similarity(self, t_xy: NDArray[np.float32], t_sc: NDArray[np.float32], poses: Poses,
-                    d_box: NDArray[np.float32], lenient: bool = False) -> NDArray[np.float64]:
+                    d_box: NDArray[np.float32]) -> NDArray[np.float64]:
         """Tracks at ``t_xy`` (T, K, 2) against the people, whose keypoint boxes are ``d_box`` (N, 4)."""
         p = self.params
         iou = box_iou(keypoint_boxes(t_xy, t_sc, p.keypoint_threshold), d_box)
@@ -129,7 +127,7 @@ class Tracker:
         # person whose keypoints jump about (a faint, partly hidden person) from looking like a new one.
         oks = keypoint_similarity(t_xy, t_sc, poses.xy, poses.scores, self.sigmas, p.keypoint_threshold,
                                   p.min_keypoints)
-        return np.maximum(oks, iou) if lenient else (oks + iou) / 2
+        return (oks + iou) / 2
 
     def update(self, poses: Poses, time: float, confident: NDArray[np.bool_] | None = None) -> Poses:
         """Identities for the people of the frame at ``time`` (seconds).
@@ -137,10 +135,7 @@ class Tracker:
         ``confident`` (N,) marks the people sure enough to start a track (default: all). The others (lower
         pose scores) only continue a track the confident people left unmatched, and only when at least
         ``LOW_SCORE_SIMILARITY`` alike (ByteTrack's second association): a person the model sees faintly
-        for a few frames keeps their identity instead of losing it and coming back under a new one. That pass
-        takes the better of OKS and box IoU rather than their mean: which of a faint person's keypoints pass
-        the score threshold changes from frame to frame, so their box jumps while OKS (over the keypoints
-        both poses see) stays high; the confident people it might confuse them with are already matched.
+        for a few frames keeps their identity instead of losing it and coming back under a new one.
         """
         p = self.params
         self.tracks = [t for t in self.tracks if time - t.last_seen <= p.max_age]
@@ -149,10 +144,8 @@ class Tracker:
         sure, faint = np.flatnonzero(confident), np.flatnonzero(~confident)
         pairs = [(t, int(sure[d])) for t, d in assign(sim[:, sure], p.min_similarity)]
         left = np.setdiff1d(np.arange(len(self.tracks)), [t for t, _ in pairs])
-        if len(left) and len(faint):
-            lenient = self.similarity(poses, time, lenient=True)
-            pairs += [(int(left[t]), int(faint[d])) for t, d in
-                      assign(lenient[np.ix_(left, faint)], max(p.min_similarity, LOW_SCORE_SIMILARITY))]
+        pairs += [(int(left[t]), int(faint[d])) for t, d in
+                  assign(sim[np.ix_(left, faint)], max(p.min_similarity, LOW_SCORE_SIMILARITY))]
         ids = np.full(len(poses), -1, np.int64)
         matched_tracks = set()
         for ti, pi in pairs:
