@@ -127,11 +127,12 @@ def test_landmark_stage_equals_mediapipe_on_mediapipes_roi(model_package, mediap
     import posekit
 
     model = posekit.load_model("blazepose-full")
-    checked = 0
+    checked, roi_errs, first = 0, [], True
     for path in photos:
         rgb = _load(path)
         h, w = rgb.shape[:2]
         ref = mediapipe_pose.process(path)
+        fresh, first = first, ref["landmarks"] is None
         if ref["roi_from_detection"] is None:
             continue
         xc, yc, rw, _, rot = ref["roi_from_detection"]
@@ -146,8 +147,19 @@ def test_landmark_stage_equals_mediapipe_on_mediapipes_roi(model_package, mediap
         np.testing.assert_allclose(res.poses.scores[0], mp_vis, atol=0.15)  # 0.1 apart near 0.5 at most
         np.testing.assert_allclose(res.presence[0], mp_presence, atol=0.15)
         np.testing.assert_allclose(res.world[0], ref["world"], atol=0.05)  # metres, turned by the ROI
+        # PoseLandmarksToRoi: the next frame's ROI from the two alignment landmarks. MediaPipe smooths them
+        # first, even in static mode (its auxiliary-landmark filter has no off switch), so only its first
+        # pose after an image without one (the filter reset) is the unfiltered ROI.
+        if fresh:
+            xc, yc, rw, _, rot = ref["roi_from_landmarks"]
+            nxt = res.next_rois[0]
+            roi_errs.append([np.hypot(nxt.cx - (xc * w + 0.5), nxt.cy - (yc * h + 0.5)) / (rw * w),
+                             abs(nxt.size / (rw * w) - 1), abs(nxt.angle - rot)])
         checked += 1
     assert checked >= 15
+    roi_errs = np.array(roi_errs)
+    assert len(roi_errs) >= 5  # centre (of the side), side, angle (radians)
+    assert (roi_errs.max(axis=0) < [0.01, 0.02, 0.02]).all(), roi_errs.round(4).tolist()
 
 
 @pytest.mark.network

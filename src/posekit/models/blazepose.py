@@ -41,6 +41,7 @@ from posekit.models.runner import Runner
 from posekit.models.spec import ModelSpec
 from posekit.skeletons import BLAZEPOSE33
 from posekit.types import Poses
+from posekit.video.smoothing import OneEuroParams
 
 _SRC = "https://github.com/google/mediapipe/blob/master/docs/solutions/pose.md"
 SPECS = tuple(
@@ -55,7 +56,7 @@ _ANCHORS = ssd_anchors()
 
 
 def _sigmoid(x: NDArray) -> NDArray:
-    return 1.0 / (1.0 + np.exp(-x))
+    return 1.0 / (1.0 + np.exp(-np.clip(x, -80, 80)))
 
 
 def warp(src: NDArray, matrix: NDArray[np.floating], size: tuple[int, int], border: str = "replicate"
@@ -158,9 +159,10 @@ class BlazePoseDetector:
 class BlazePoseResult:
     """poses: (N, 33) in image pixels. presence: (N, 33) sigmoid(presence). world: (N, 33, 3) metric
     landmarks from ``world_3d`` (metres, hip-centred, turned by the ROI's rotation as MediaPipe does).
-    rois: the crops used. next_rois: each person's ROI for the next video frame (from the alignment
+    rois: each person's crop. next_rois: each person's ROI for the next video frame (from the alignment
     landmarks). masks: (N, H, W) float32 person probability in image pixels, only with
-    ``segmentation=True``."""
+    ``segmentation=True``. tried: every ROI the landmark model ran on (people whose pose flag fell short
+    included)."""
 
     poses: Poses
     presence: NDArray[np.float32]
@@ -168,6 +170,7 @@ class BlazePoseResult:
     rois: tuple[Roi, ...]
     masks: NDArray[np.float32] | None = None
     next_rois: tuple[Roi, ...] = ()
+    tried: tuple[Roi, ...] = ()
 
 
 class BlazePose:
@@ -177,6 +180,12 @@ class BlazePose:
     ROIs taken from the detector (best first; MediaPipe's single-pose solution takes 1). segmentation: also
     return the person masks (Python only).
     """
+
+    # MediaPipe's landmark filter (pose_landmark_filtering: One Euro, min_cutoff 0.05, beta 80, derivate
+    # cutoff 1), the default smoothing of PoseTracker for this family. MediaPipe measures speed in object
+    # scales per second (the alignment ROI's side before its 1.25 margin); posekit in person sizes (the
+    # keypoint box), which are 1 / 1.8 of that (median on video.avi and the photos), hence beta 80 / 1.8.
+    smoothing = OneEuroParams(min_cutoff=0.05, beta=44.0, d_cutoff=1.0)
 
     def __init__(self, spec: ModelSpec, runner: Runner, min_score: float = 0.5, max_poses: int = 1,
                  segmentation: bool = False, detector: BlazePoseDetector | None = None) -> None:
@@ -231,7 +240,7 @@ class BlazePose:
         kept = tuple(r for r, k in zip(rois, keep, strict=True) if k)
         nxt = tuple(alignment_roi(a[0], a[1]) for a, k in zip(aux, keep, strict=True) if k)
         return BlazePoseResult(poses, _sigmoid(ld[..., 4])[keep].astype(np.float32), world[keep], kept, masks,
-                               nxt)
+                               nxt, tuple(rois))
 
     def _empty(self, rgb: NDArray[np.uint8]) -> BlazePoseResult:
         return BlazePoseResult(Poses.empty(self.schema, with_boxes=True), np.zeros((0, 33), np.float32),
