@@ -115,3 +115,22 @@ def test_detector_finds_both_astronauts_and_mask_covers_her(model_package, astro
     assert result.masks.shape == (1, 512, 512)
     assert result.masks[0, 350, 200] > 0.9 and result.masks[0, 30, 30] < 0.1  # suit vs. flag corner
     assert result.presence.shape == (1, 33) and result.world.shape == (1, 33, 3)
+
+
+@pytest.mark.network
+def test_landmark_graph_without_segmentation_gives_the_same_outputs(model_package, astronaut):
+    from posekit.errors import PosekitError
+    from posekit.models.blazepose import landmark_graph
+    from posekit.models.runner import Runner
+
+    full, cut = Runner(landmark_graph("blazepose-lite", True)), Runner(landmark_graph("blazepose-lite"))
+    seg = "activation_segmentation"
+    assert seg in full.output_names and seg not in cut.output_names
+    x = {"input_1": (astronaut[None, :256, 128:384] / 255).astype(np.float32)}
+    a, b = full.run(x), cut.run(x)
+    for name in cut.output_names:
+        np.testing.assert_allclose(b[name], a[name], atol=1e-5)
+    model = posekit.load_model("blazepose-lite")
+    model.segmentation = True
+    with pytest.raises(PosekitError, match="segmentation=True"):
+        model.predict_detailed(astronaut)

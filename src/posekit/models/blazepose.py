@@ -22,6 +22,7 @@ tests/test_blazepose_mediapipe.py):
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
@@ -37,6 +38,7 @@ from posekit.decode.blazepose import (
     ssd_anchors,
     weighted_nms,
 )
+from posekit.errors import PosekitError
 from posekit.models.runner import Runner
 from posekit.models.spec import ModelSpec
 from posekit.skeletons import BLAZEPOSE33
@@ -200,9 +202,8 @@ class BlazePose:
 
     @classmethod
     def load(cls, spec: ModelSpec, threads: int | None = None, **options) -> BlazePose:
-        from posekit.convert import cached_onnx
-
-        return cls(spec, Runner(cached_onnx(spec.graph), threads=threads), **options)
+        graph = landmark_graph(spec.graph, bool(options.get("segmentation", False)))
+        return cls(spec, Runner(graph, threads=threads), **options)
 
     def crops(self, rgb: NDArray[np.uint8], rois: tuple[Roi, ...]) -> NDArray[np.float32]:
         """(N, 256, 256, 3) float32 in 0..1: each ROI sampled bilinearly, the image's border replicated."""
@@ -235,6 +236,9 @@ class BlazePose:
             w[:, :2] = w[:, :2] @ np.array([[c, s], [-s, c]], np.float32)
         masks = None
         if self.segmentation:
+            if "activation_segmentation" not in out:
+                raise PosekitError(f"{self.spec.name} was loaded without its segmentation output; load it "
+                                   "with segmentation=True to get masks")
             masks = np.stack([warp(np.ascontiguousarray(m[..., 0]), _image_to_crop(r), image_size, "zero")
                               for r, m in zip(rois, out["activation_segmentation"], strict=True)])[keep]
         kept = tuple(r for r, k in zip(rois, keep, strict=True) if k)
@@ -282,3 +286,27 @@ def _image_to_crop(roi: Roi) -> NDArray[np.float64]:
     """(2, 3) image pixel index -> crop pixel index for ``warp`` (the inverse of ``crop_matrix``)."""
     inv = np.linalg.inv(np.vstack([roi.crop_to_image(LANDMARK_INPUT), [0, 0, 1]]))[:2]
     return np.concatenate([inv[:, :2], (inv[:, 2] + inv[:, :2] @ [0.5, 0.5])[:, None]], axis=1)
+
+
+def landmark_graph(graph: str, segmentation: bool = False) -> Path:
+    """The cached ONNX landmark model ``graph``; without ``segmentation``, a copy cut down to the outputs
+    posekit reads, beside it in the cache (``-noseg``): the segmentation decoder is about half the model's
+    time, and onnxruntime runs every node of a graph whatever outputs are asked for."""
+    from posekit.convert import cached_onnx
+
+    path = cached_onnx(graph)
+    if segmentation:
+        return path
+    pruned = path.with_name(f"{path.stem}-noseg.onnx")
+    if not pruned.is_file():
+        import onnx
+        import onnx.utils
+
+        from posekit.atomic import write_atomic
+
+        model = onnx.load(str(path))
+        outputs = [o.name for o in model.graph.output if o.name != "activation_segmentation"]
+        cut = onnx.utils.Extractor(model).extract_model([i.name for i in model.graph.input], outputs)
+        cut.metadata_props.extend(model.metadata_props)
+        write_atomic(pruned, cut.SerializeToString())
+    return pruned
