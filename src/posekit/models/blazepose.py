@@ -138,7 +138,8 @@ class BlazePoseDetector:
         """(H, W, 3) uint8 -> (1, 224, 224, 3) float32 in -1..1 and the letterbox square it shows."""
         roi = letterbox_roi(rgb.shape[1], rgb.shape[0])
         boxed = warp(rgb, crop_matrix(roi, DETECTOR_INPUT), (DETECTOR_INPUT, DETECTOR_INPUT), border="zero")
-        return (boxed.astype(np.float32) * np.float32(1 / 127.5) - 1.0)[None], roi
+        tensor = np.multiply(boxed[None], np.float32(1 / 127.5), dtype=np.float32)
+        return np.subtract(tensor, np.float32(1), out=tensor), roi
 
     def infer(self, tensor: NDArray[np.float32]) -> NDArray[np.float32]:
         return next(iter(self.runner.run({self.input_name: tensor}).values()))[0]
@@ -209,7 +210,7 @@ class BlazePose:
         """(N, 256, 256, 3) float32 in 0..1: each ROI sampled bilinearly, the image's border replicated."""
         size = (LANDMARK_INPUT, LANDMARK_INPUT)
         crops = np.stack([warp(rgb, crop_matrix(r, LANDMARK_INPUT), size) for r in rois])
-        return crops.astype(np.float32) * np.float32(1 / 255)
+        return np.multiply(crops, np.float32(1 / 255), dtype=np.float32)
 
     def landmarks(self, crops: NDArray[np.float32]) -> dict[str, NDArray[np.float32]]:
         return self.runner.run({self.input_name: crops})
