@@ -21,7 +21,7 @@ tests/test_blazepose_mediapipe.py):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -181,7 +181,9 @@ class BlazePose:
 
     min_score: drop people whose pose flag is lower (MediaPipe's min_tracking_confidence, 0.5). max_poses:
     ROIs taken from the detector (best first; MediaPipe's single-pose solution takes 1). segmentation: also
-    return the person masks (Python only).
+    return the person masks (Python only). fallback: where the detector's ROIs give nobody, try the whole
+    image as the ROI, then the ROI from that pose's alignment landmarks (not in MediaPipe: the npm package's
+    detector is another network than MediaPipe's and misses people it finds; False = MediaPipe's pipeline).
     """
 
     # MediaPipe's landmark filter (pose_landmark_filtering: One Euro, min_cutoff 0.05, beta 80, derivate
@@ -191,8 +193,10 @@ class BlazePose:
     smoothing = OneEuroParams(min_cutoff=0.05, beta=44.0, d_cutoff=1.0)
 
     def __init__(self, spec: ModelSpec, runner: Runner, min_score: float = 0.5, max_poses: int = 1,
-                 segmentation: bool = False, detector: BlazePoseDetector | None = None) -> None:
+                 segmentation: bool = False, detector: BlazePoseDetector | None = None,
+                 fallback: bool = True) -> None:
         self.spec = spec
+        self.fallback = fallback
         self.runner = runner
         self.schema = spec.schema
         self.min_score = min_score
@@ -260,7 +264,17 @@ class BlazePose:
 
     def predict_detailed(self, rgb: NDArray[np.uint8]) -> BlazePoseResult:
         """Poses plus presence, world landmarks, ROIs and (with ``segmentation``) masks."""
-        return self.predict_rois(rgb, self.detector.detect(rgb).rois[: self.max_poses])
+        res = self.predict_rois(rgb, self.detector.detect(rgb).rois[: self.max_poses])
+        if len(res.poses) or not self.fallback:
+            return res
+        tried = res.tried
+        res = self.predict_rois(rgb, (letterbox_roi(rgb.shape[1], rgb.shape[0]),))
+        tried += res.tried
+        if len(res.poses):  # the whole image is a loose ROI: once more on the one its landmarks give
+            aligned = self.predict_rois(rgb, res.next_rois)
+            tried += aligned.tried
+            res = aligned if len(aligned.poses) else res
+        return replace(res, tried=tried)
 
     def predict(self, rgb: NDArray[np.uint8]) -> Poses:
         return self.predict_detailed(rgb).poses
