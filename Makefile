@@ -6,8 +6,9 @@ BIN := $(VENV)/bin
 OUT ?= demo-out
 MODEL ?= movenet-multipose
 REF := tools/tfjs-reference
+MPREF := tools/mediapipe-reference
 
-.PHONY: demo test lint node-ref browser clean
+.PHONY: demo test lint node-ref mediapipe-ref browser clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +34,15 @@ node-ref:
 	  fi; \
 	else echo "npm not found: the TF.js parity tests will be skipped"; fi
 
+# The MediaPipe Pose reference for the BlazePose tests (skipped, with a message, where it cannot be installed).
+# Its own venv: mediapipe 0.10.14 pins protobuf<5 and is built against numpy 1, which posekit's pins exclude.
+mediapipe-ref:
+	@if [ ! -f $(MPREF)/.venv/.posekit-installed ]; then \
+	  ($(PYTHON) -m venv $(MPREF)/.venv && $(MPREF)/.venv/bin/pip install -q "mediapipe==0.10.14" "numpy<2" \
+	    "opencv-contrib-python<4.11" pillow && touch $(MPREF)/.venv/.posekit-installed) >/tmp/posekit-mediapipe.log 2>&1 \
+	  || echo "mediapipe==0.10.14 did not install (see /tmp/posekit-mediapipe.log): the MediaPipe parity tests will be skipped"; \
+	fi
+
 # Headless Chromium + chromedriver from Debian's packages for the web page tests (skipped, with a message,
 # where they cannot be installed: not root or no apt-get).
 browser:
@@ -45,8 +55,8 @@ browser:
 lint: $(VENV)/.test
 	$(BIN)/ruff check src tests benchmarks
 
-test: $(VENV)/.test node-ref browser lint
+test: $(VENV)/.test node-ref mediapipe-ref browser lint
 	$(BIN)/pytest -q
 
 clean:
-	rm -rf $(VENV) $(OUT) $(REF)/node_modules .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(OUT) $(REF)/node_modules $(MPREF)/.venv .pytest_cache .ruff_cache

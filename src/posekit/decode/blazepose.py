@@ -5,10 +5,13 @@
 - ``weighted_nms``: NonMaxSuppressionCalculator with algorithm WEIGHTED, overlap IoU.
 - ``alignment_roi`` + ``Roi``: AlignmentPointsRectsCalculator (hip centre -> full-body circle point, target
   angle 90 degrees) and RectTransformationCalculator (scale 1.25, square_long), and the crop / landmark
-  projection transform of that rotated square.
+  projection transform of that rotated square. ``letterbox_roi``: ImageToTensorCalculator's whole-image ROI
+  padded to a square (keep_aspect_ratio).
+- ``refine_from_heatmap``: RefineLandmarksFromHeatmapCalculator (kernel 7, min confidence 0.5).
 
-Normalised coordinates are fractions of the detector input (x, y in 0..1); pixels are continuous (pixel i
-covers [i, i + 1)).
+Normalised coordinates are fractions of the detector input (x, y in 0..1). Image pixels are continuous
+(pixel i covers [i, i + 1)). Crop coordinates follow MediaPipe (OpenCV): crop pixel index u shows the image
+at ``Roi.to_image(u)``, and the models' outputs are read in those units.
 """
 
 from __future__ import annotations
@@ -158,3 +161,47 @@ def alignment_roi(centre: NDArray[np.floating], edge: NDArray[np.floating], scal
     size = 2.0 * math.hypot(x1 - x0, y1 - y0) * scale
     angle = normalize_radians(target_angle - math.atan2(-(y1 - y0), x1 - x0))
     return Roi(float(x0), float(y0), float(size), float(angle))
+
+
+def letterbox_roi(width: int, height: int) -> Roi:
+    """The square a whole (width x height) image is letterboxed into, as MediaPipe's ImageToTensorCalculator
+    pads it (keep_aspect_ratio, centred): side max(width, height), centred on normalised (0.5, 0.5), i.e.
+    pixel index (width / 2, height / 2), continuous (width / 2 + 0.5, height / 2 + 0.5)."""
+    return Roi(width / 2 + 0.5, height / 2 + 0.5, float(max(width, height)), 0.0)
+
+
+def refine_from_heatmap(uv: NDArray[np.floating], heatmap: NDArray[np.floating], kernel_size: int = 7,
+                        min_confidence: float = 0.5) -> NDArray[np.float32]:
+    """MediaPipe's RefineLandmarksFromHeatmapCalculator: each landmark (K, 2) x, y normalised to the crop
+    moves to the confidence-weighted mean cell of the ``kernel_size`` window of its heatmap channel
+    ((h, w, K) probabilities, i.e. after the sigmoid) around it, when that window's maximum reaches
+    ``min_confidence``. The window shrinks at the heatmap's edges; the new position is the mean cell index
+    over the heatmap size (cell c -> c / w, not the cell centre), as MediaPipe computes it. Kept as
+    MediaPipe has it: the cell is the coordinate truncated towards 0, and a landmark is skipped only when its
+    column is outside 0..w-1, its row negative, or its column at least h (MediaPipe tests the column twice),
+    so a row just below the heatmap is refined with the part of the window that overlaps it."""
+    uv = np.asarray(uv, np.float32)
+    hm = np.asarray(heatmap, np.float32)
+    h, w, k = hm.shape
+    col = np.trunc(uv[:, 0] * np.float32(w)).astype(np.int64)
+    row = np.trunc(uv[:, 1] * np.float32(h)).astype(np.int64)
+    skip = (col < 0) | (col >= w) | (row < 0) | (col >= h) | (row >= h + kernel_size)
+    off = (kernel_size - 1) // 2
+    pad = np.zeros((h + 3 * kernel_size, w + 3 * kernel_size, k), np.float32)
+    pad[kernel_size:kernel_size + h, kernel_size:kernel_size + w] = hm
+    steps = np.arange(-off, off + 1)
+    rows = np.clip(row, 0, h + kernel_size)[:, None] + steps  # (K, ks), cells; zeros outside the heatmap
+    cols = np.clip(col, 0, w - 1)[:, None] + steps
+    chan = np.arange(k)
+    # (K, ks, ks) windows
+    win = pad[rows[:, :, None] + kernel_size, cols[:, None, :] + kernel_size, chan[:, None, None]]
+    total = win.sum(axis=(1, 2))
+    best = win.max(axis=(1, 2))
+    wcol = (win * cols[:, None, :]).sum(axis=(1, 2))
+    wrow = (win * rows[:, :, None]).sum(axis=(1, 2))
+    ok = ~skip & (best >= min_confidence) & (total > 0)
+    out = uv.copy()
+    safe = np.where(total > 0, total, 1)
+    out[ok, 0] = wcol[ok] / w / safe[ok]
+    out[ok, 1] = wrow[ok] / h / safe[ok]
+    return out

@@ -1,18 +1,28 @@
 """BlazePose (lite / full / heavy): 33 keypoints, two stages as in MediaPipe's pose graphs.
 
-1. Detector (224 x 224, RGB in -1..1, letterboxed): 2254 SSD anchors -> face box + 4 alignment points (hip
-   centre, full-body circle point, shoulder centre, upper-body circle point), weighted NMS
-   (`posekit.decode.blazepose`).
+Each stage as MediaPipe 0.10.14's pose_landmark_cpu graph runs it (checked against it in
+tests/test_blazepose_mediapipe.py):
+
+1. Detector (224 x 224, RGB in -1..1): the image letterboxed into the centred square (zero border) and
+   sampled bilinearly without antialiasing, as OpenCV's warpPerspective does; 2254 SSD anchors -> face box
+   + 4 alignment points (hip centre, full-body circle point, shoulder centre, upper-body circle point),
+   score >= 0.5, weighted NMS at IoU 0.3 (`posekit.decode.blazepose`).
 2. Landmarks (256 x 256, RGB in 0..1) on the square ROI around the hip centre, side 2 * |circle point - hip
-   centre| * 1.25, rotated so the body points up. ``ld_3d`` holds 39 rows of (x, y, z, visibility, presence)
-   in crop pixels (the first 33 are the BlazePose landmarks); they go back through the ROI transform.
-   Keypoint score = sigmoid(visibility); pose score = the graph's pose flag (already a probability).
-   The segmentation output (already 0..1) is warped back to the image on request.
+   centre| * 1.25, rotated so the body points up, sampled with the border replicated. ``ld_3d`` holds 39
+   rows of (x, y, z, visibility, presence) in crop pixels (33 landmarks, then the 2 alignment points, then 4
+   unused); x, y are refined on the heatmap (7 x 7 window, confidence 0.5) and go back through the ROI
+   transform. Keypoint score = sigmoid(visibility); pose score = the pose flag (already a probability;
+   below ``min_score`` = nobody). World landmarks are turned by the ROI's rotation. The segmentation
+   output (already 0..1) is warped back to the image on request.
+3. Video (``track``): the next frame's ROI comes from this frame's two alignment landmarks (hip centre,
+   full-body circle point) as MediaPipe's PoseLandmarksToRoi does; the detector runs only when no ROI is
+   carried (the first frame, or the pose flag fell below ``min_score``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
@@ -23,14 +33,17 @@ from posekit.decode.blazepose import (
     Roi,
     alignment_roi,
     decode_detections,
+    letterbox_roi,
+    refine_from_heatmap,
     ssd_anchors,
     weighted_nms,
 )
+from posekit.errors import PosekitError
 from posekit.models.runner import Runner
 from posekit.models.spec import ModelSpec
-from posekit.preprocess import Letterbox, letterbox
 from posekit.skeletons import BLAZEPOSE33
 from posekit.types import Poses
+from posekit.video.smoothing import OneEuroParams
 
 _SRC = "https://github.com/google/mediapipe/blob/master/docs/solutions/pose.md"
 SPECS = tuple(
@@ -39,20 +52,54 @@ SPECS = tuple(
     for v, note in (("lite", "fastest"), ("full", "balanced"), ("heavy", "most accurate, slowest"))
 )
 LANDMARK_INPUT = 256
+HEATMAP_KERNEL = 7  # pose_landmark_cpu: RefineLandmarksFromHeatmapCalculator kernel_size
+HEATMAP_MIN_CONFIDENCE = 0.5  # its min_confidence_to_refine (the option's default)
 _ANCHORS = ssd_anchors()
 
 
 def _sigmoid(x: NDArray) -> NDArray:
-    return 1.0 / (1.0 + np.exp(-x))
+    return 1.0 / (1.0 + np.exp(-np.clip(x, -80, 80)))
 
 
-def warp(rgb: NDArray, matrix: NDArray[np.floating], size: tuple[int, int]) -> NDArray:
-    """Sample ``rgb`` (H, W, C) uint8 or (H, W) float32 through a (2, 3) output -> input affine matrix in
-    continuous pixels; ``size`` = (width, height) of the output; outside the image is 0."""
+def warp(src: NDArray, matrix: NDArray[np.floating], size: tuple[int, int], border: str = "replicate"
+         ) -> NDArray:
+    """Sample ``src`` ((H, W, C) uint8 or (H, W) float32) as OpenCV's warpAffine with INTER_LINEAR does (what
+    MediaPipe's ImageToTensorCalculator runs): output pixel index (u, v) takes ``src`` at pixel-index
+    position ``matrix @ (u, v, 1)`` ((2, 3)), bilinearly, without antialiasing. ``size`` = (width, height)
+    of the output. Outside ``src``: its nearest border pixel (``border="replicate"``) or 0 (``"zero"``)."""
     from PIL import Image as PILImage
 
-    return np.asarray(PILImage.fromarray(rgb).transform(size, PILImage.AFFINE, data=tuple(matrix.reshape(-1)),
-                                                        resample=PILImage.BILINEAR))
+    m = np.asarray(matrix, np.float64)
+    w, h = size
+    corners = np.array([[0, 0], [w - 1, 0], [0, h - 1], [w - 1, h - 1]], np.float64) @ m[:, :2].T + m[:, 2]
+    x0, y0 = np.floor(corners.min(axis=0)).astype(int) - 1
+    x1, y1 = np.floor(corners.max(axis=0)).astype(int) + 3
+    sh, sw = src.shape[:2]
+    if border == "zero":  # OpenCV blends the edge pixels with black: one ring of zeros is all it takes
+        if x1 <= 0 or y1 <= 0 or x0 >= sw or y0 >= sh:
+            return np.zeros((h, w, *src.shape[2:]), src.dtype)
+        x0, y0, x1, y1 = max(x0, -1), max(y0, -1), min(x1, sw + 1), min(y1, sh + 1)
+    # The source region the samples need (at least one image pixel), filled outside the image; PIL samples
+    # it with the image convention (pixel i covers [i, i + 1)), hence the half-pixel terms.
+    ix0, iy0 = min(max(x0, 0), sw - 1), min(max(y0, 0), sh - 1)
+    ix1, iy1 = max(min(x1, sw), ix0 + 1), max(min(y1, sh), iy0 + 1)
+    x0, y0, x1, y1 = min(x0, ix0), min(y0, iy0), max(x1, ix1), max(y1, iy1)
+    inside = src[iy0:iy1, ix0:ix1]
+    pads = ((iy0 - y0, y1 - iy1), (ix0 - x0, x1 - ix1)) + ((0, 0),) * (src.ndim - 2)
+    if any(p for pair in pads for p in pair):
+        region = np.pad(inside, pads, mode="edge" if border == "replicate" else "constant")
+    else:
+        region = np.ascontiguousarray(inside)
+    a, t = m[:, :2], m[:, 2] - [x0, y0]
+    data = np.concatenate([a, (t + 0.5 - a @ [0.5, 0.5])[:, None]], axis=1).reshape(-1)
+    return np.asarray(PILImage.fromarray(region).transform(size, PILImage.AFFINE, data=tuple(data),
+                                                           resample=PILImage.BILINEAR))
+
+
+def crop_matrix(roi: Roi, crop_size: int) -> NDArray[np.float64]:
+    """(2, 3) crop pixel index -> image pixel index for ``warp`` (crop index u shows ``roi.to_image(u)``)."""
+    m = roi.crop_to_image(crop_size)
+    return np.concatenate([m[:, :2], (m[:, 2] - 0.5)[:, None]], axis=1)
 
 
 @dataclass(frozen=True)
@@ -87,50 +134,69 @@ class BlazePoseDetector:
 
         return cls(Runner(cached_onnx("blazepose-detector"), threads=threads), **options)
 
-    def preprocess(self, rgb: NDArray[np.uint8]) -> tuple[NDArray[np.float32], Letterbox]:
-        """(H, W, 3) uint8 -> (1, 224, 224, 3) float32 in -1..1 and the letterbox transform."""
-        boxed, lb = letterbox(rgb, DETECTOR_INPUT, DETECTOR_INPUT, center=True)
-        return (boxed.astype(np.float32) / 127.5 - 1.0)[None], lb
+    def preprocess(self, rgb: NDArray[np.uint8]) -> tuple[NDArray[np.float32], Roi]:
+        """(H, W, 3) uint8 -> (1, 224, 224, 3) float32 in -1..1 and the letterbox square it shows."""
+        roi = letterbox_roi(rgb.shape[1], rgb.shape[0])
+        boxed = warp(rgb, crop_matrix(roi, DETECTOR_INPUT), (DETECTOR_INPUT, DETECTOR_INPUT), border="zero")
+        tensor = np.multiply(boxed[None], np.float32(1 / 127.5), dtype=np.float32)
+        return np.subtract(tensor, np.float32(1), out=tensor), roi
 
     def infer(self, tensor: NDArray[np.float32]) -> NDArray[np.float32]:
         return next(iter(self.runner.run({self.input_name: tensor}).values()))[0]
 
-    def postprocess(self, raw: NDArray[np.float32], lb: Letterbox) -> PersonDetections:
+    def postprocess(self, raw: NDArray[np.float32], letterbox: Roi) -> PersonDetections:
         dets: Detections = weighted_nms(decode_detections(raw, _ANCHORS, self.min_score), self.iou_threshold,
                                         self.max_detections)
-        boxes = lb.to_image(dets.boxes.reshape(-1, 2, 2) * DETECTOR_INPUT).reshape(-1, 4)
-        kps = lb.to_image(dets.keypoints * DETECTOR_INPUT)
+        corners = dets.boxes.reshape(-1, 2, 2) * DETECTOR_INPUT
+        boxes = letterbox.to_image(corners, DETECTOR_INPUT).reshape(-1, 4)
+        kps = letterbox.to_image(dets.keypoints * DETECTOR_INPUT, DETECTOR_INPUT)
         rois = tuple(alignment_roi(k[0], k[1]) for k in kps)
         return PersonDetections(dets.scores, boxes, kps, rois)
 
     def detect(self, rgb: NDArray[np.uint8]) -> PersonDetections:
-        tensor, lb = self.preprocess(rgb)
-        return self.postprocess(self.infer(tensor), lb)
+        tensor, letterbox = self.preprocess(rgb)
+        return self.postprocess(self.infer(tensor), letterbox)
 
 
 @dataclass(frozen=True)
 class BlazePoseResult:
     """poses: (N, 33) in image pixels. presence: (N, 33) sigmoid(presence). world: (N, 33, 3) metric
-    landmarks from ``world_3d`` (metres, hip-centred). rois: the crops used. masks: (N, H, W) float32 person
-    probability in image pixels, only with ``segmentation=True``."""
+    landmarks from ``world_3d`` (metres, hip-centred, turned by the ROI's rotation as MediaPipe does).
+    rois: each person's crop. next_rois: each person's ROI for the next video frame (from the alignment
+    landmarks). masks: (N, H, W) float32 person probability in image pixels, only with
+    ``segmentation=True``. tried: every ROI the landmark model ran on (people whose pose flag fell short
+    included)."""
 
     poses: Poses
     presence: NDArray[np.float32]
     world: NDArray[np.float32]
     rois: tuple[Roi, ...]
     masks: NDArray[np.float32] | None = None
+    next_rois: tuple[Roi, ...] = ()
+    tried: tuple[Roi, ...] = ()
 
 
 class BlazePose:
     """Detector -> ROI crops -> landmark model, for blazepose-lite / -full / -heavy.
 
-    min_score: drop people whose pose flag is lower. max_poses: ROIs taken from the detector (best first;
-    MediaPipe's single-pose solution takes 1). segmentation: also return the person masks (Python only).
+    min_score: drop people whose pose flag is lower (MediaPipe's min_tracking_confidence, 0.5). max_poses:
+    ROIs taken from the detector (best first; MediaPipe's single-pose solution takes 1). segmentation: also
+    return the person masks (Python only). fallback: where the detector's ROIs give nobody, try the whole
+    image as the ROI, then the ROI from that pose's alignment landmarks (not in MediaPipe: the npm package's
+    detector is another network than MediaPipe's and misses people it finds; False = MediaPipe's pipeline).
     """
 
+    # MediaPipe's landmark filter (pose_landmark_filtering: One Euro, min_cutoff 0.05, beta 80, derivate
+    # cutoff 1), the default smoothing of PoseTracker for this family. MediaPipe measures speed in object
+    # scales per second (the alignment ROI's side before its 1.25 margin); posekit in person sizes (the
+    # keypoint box), which are 1 / 1.8 of that (median on video.avi and the photos), hence beta 80 / 1.8.
+    smoothing = OneEuroParams(min_cutoff=0.05, beta=44.0, d_cutoff=1.0)
+
     def __init__(self, spec: ModelSpec, runner: Runner, min_score: float = 0.5, max_poses: int = 1,
-                 segmentation: bool = False, detector: BlazePoseDetector | None = None) -> None:
+                 segmentation: bool = False, detector: BlazePoseDetector | None = None,
+                 fallback: bool = True) -> None:
         self.spec = spec
+        self.fallback = fallback
         self.runner = runner
         self.schema = spec.schema
         self.min_score = min_score
@@ -141,15 +207,14 @@ class BlazePose:
 
     @classmethod
     def load(cls, spec: ModelSpec, threads: int | None = None, **options) -> BlazePose:
-        from posekit.convert import cached_onnx
-
-        return cls(spec, Runner(cached_onnx(spec.graph), threads=threads), **options)
+        graph = landmark_graph(spec.graph, bool(options.get("segmentation", False)))
+        return cls(spec, Runner(graph, threads=threads), **options)
 
     def crops(self, rgb: NDArray[np.uint8], rois: tuple[Roi, ...]) -> NDArray[np.float32]:
-        """(N, 256, 256, 3) float32 in 0..1: each ROI sampled bilinearly (outside the image is black)."""
+        """(N, 256, 256, 3) float32 in 0..1: each ROI sampled bilinearly, the image's border replicated."""
         size = (LANDMARK_INPUT, LANDMARK_INPUT)
-        crops = np.stack([warp(rgb, r.crop_to_image(LANDMARK_INPUT), size) for r in rois])
-        return crops.astype(np.float32) / 255.0
+        crops = np.stack([warp(rgb, crop_matrix(r, LANDMARK_INPUT), size) for r in rois])
+        return np.multiply(crops, np.float32(1 / 255), dtype=np.float32)
 
     def landmarks(self, crops: NDArray[np.float32]) -> dict[str, NDArray[np.float32]]:
         return self.runner.run({self.input_name: crops})
@@ -158,39 +223,105 @@ class BlazePose:
                     image_size: tuple[int, int]) -> BlazePoseResult:
         """Landmark outputs for N >= 1 crops -> BlazePoseResult in image pixels (image_size = (W, H))."""
         n = len(rois)
-        ld = out["ld_3d"].reshape(n, -1, 5)[:, :33]
-        xy = np.stack([r.to_image(p[:, :2], LANDMARK_INPUT) for r, p in zip(rois, ld, strict=True)])
+        ld = out["ld_3d"].reshape(n, -1, 5)
+        heat = out["activation_heatmap"]
+        uv = LANDMARK_INPUT * np.stack([
+            refine_from_heatmap(p[:, :2] / LANDMARK_INPUT, hm, HEATMAP_KERNEL, HEATMAP_MIN_CONFIDENCE)
+            for p, hm in zip(ld[:, :heat.shape[-1]], heat, strict=True)])
+        xy_all = np.stack([r.to_image(p, LANDMARK_INPUT) for r, p in zip(rois, uv, strict=True)])
+        xy, aux = xy_all[:, :33], xy_all[:, 33:35]
+        ld = ld[:, :33]
         flag = out["output_poseflag"].reshape(n)
         boxes = np.concatenate([xy.min(axis=1), xy.max(axis=1)], axis=1)
         keep = flag >= self.min_score
         poses = Poses(xy, _sigmoid(ld[..., 3]), flag, self.schema, boxes).select(keep)
+        world = out["world_3d"].reshape(n, -1, 3)[:, :33].copy()
+        for w, r in zip(world, rois, strict=True):  # WorldLandmarkProjectionCalculator
+            c, s = np.cos(r.angle), np.sin(r.angle)
+            w[:, :2] = w[:, :2] @ np.array([[c, s], [-s, c]], np.float32)
         masks = None
         if self.segmentation:
-            to_crop = [np.linalg.inv(np.vstack([r.crop_to_image(LANDMARK_INPUT), [0, 0, 1]]))[:2]
-                       for r in rois]
-            masks = np.stack([warp(np.ascontiguousarray(m[..., 0]), t, image_size)
-                              for t, m in zip(to_crop, out["activation_segmentation"], strict=True)])[keep]
-        return BlazePoseResult(poses, _sigmoid(ld[..., 4])[keep].astype(np.float32),
-                               out["world_3d"].reshape(n, -1, 3)[keep, :33],
-                               tuple(r for r, k in zip(rois, keep, strict=True) if k), masks)
+            if "activation_segmentation" not in out:
+                raise PosekitError(f"{self.spec.name} was loaded without its segmentation output; load it "
+                                   "with segmentation=True to get masks")
+            masks = np.stack([warp(np.ascontiguousarray(m[..., 0]), _image_to_crop(r), image_size, "zero")
+                              for r, m in zip(rois, out["activation_segmentation"], strict=True)])[keep]
+        kept = tuple(r for r, k in zip(rois, keep, strict=True) if k)
+        nxt = tuple(alignment_roi(a[0], a[1]) for a, k in zip(aux, keep, strict=True) if k)
+        return BlazePoseResult(poses, _sigmoid(ld[..., 4])[keep].astype(np.float32), world[keep], kept, masks,
+                               nxt, tuple(rois))
+
+    def _empty(self, rgb: NDArray[np.uint8]) -> BlazePoseResult:
+        return BlazePoseResult(Poses.empty(self.schema, with_boxes=True), np.zeros((0, 33), np.float32),
+                               np.zeros((0, 33, 3), np.float32), (),
+                               np.zeros((0, *rgb.shape[:2]), np.float32) if self.segmentation else None)
+
+    def predict_rois(self, rgb: NDArray[np.uint8], rois: tuple[Roi, ...]) -> BlazePoseResult:
+        """The landmark stage alone on given ROIs (image pixels)."""
+        if not rois:
+            return self._empty(rgb)
+        return self.postprocess(self.landmarks(self.crops(rgb, rois)), rois, (rgb.shape[1], rgb.shape[0]))
 
     def predict_detailed(self, rgb: NDArray[np.uint8]) -> BlazePoseResult:
         """Poses plus presence, world landmarks, ROIs and (with ``segmentation``) masks."""
-        rois = self.detector.detect(rgb).rois[: self.max_poses]
-        if not rois:
-            return BlazePoseResult(Poses.empty(self.schema, with_boxes=True), np.zeros((0, 33), np.float32),
-                                   np.zeros((0, 33, 3), np.float32), (),
-                                   np.zeros((0, *rgb.shape[:2]), np.float32) if self.segmentation else None)
-        return self.postprocess(self.landmarks(self.crops(rgb, rois)), rois, (rgb.shape[1], rgb.shape[0]))
+        res = self.predict_rois(rgb, self.detector.detect(rgb).rois[: self.max_poses])
+        if len(res.poses) or not self.fallback:
+            return res
+        tried = res.tried
+        res = self.predict_rois(rgb, (letterbox_roi(rgb.shape[1], rgb.shape[0]),))
+        tried += res.tried
+        if len(res.poses):  # the whole image is a loose ROI: once more on the one its landmarks give
+            aligned = self.predict_rois(rgb, res.next_rois)
+            tried += aligned.tried
+            res = aligned if len(aligned.poses) else res
+        return replace(res, tried=tried)
 
     def predict(self, rgb: NDArray[np.uint8]) -> Poses:
         return self.predict_detailed(rgb).poses
 
+    def track(self, rgb: NDArray[np.uint8], rois: tuple[Roi, ...] = ()) -> BlazePoseResult:
+        """One video frame as MediaPipe's pose_landmark_cpu graph runs it: the landmark model on ``rois``
+        (the previous frame's ``next_rois``), or on the detector's ROIs when none are given. The result's
+        ``next_rois`` are the ROIs for the next frame (empty when the person was lost: detect again)."""
+        if not rois:
+            return self.predict_detailed(rgb)
+        return self.predict_rois(rgb, tuple(rois))
+
     def stage_feeds(self, rgb: NDArray[np.uint8]) -> list[tuple[Runner, dict[str, NDArray]]]:
         """The session inputs one ``predict`` runs on ``rgb`` (for timing the sessions alone)."""
-        tensor, lb = self.detector.preprocess(rgb)
-        rois = self.detector.postprocess(self.detector.infer(tensor), lb).rois[: self.max_poses]
+        tensor, letterbox = self.detector.preprocess(rgb)
+        rois = self.detector.postprocess(self.detector.infer(tensor), letterbox).rois[: self.max_poses]
         feeds = [(self.detector.runner, {self.detector.input_name: tensor})]
         if rois:
             feeds.append((self.runner, {self.input_name: self.crops(rgb, rois)}))
         return feeds
+
+
+def _image_to_crop(roi: Roi) -> NDArray[np.float64]:
+    """(2, 3) image pixel index -> crop pixel index for ``warp`` (the inverse of ``crop_matrix``)."""
+    inv = np.linalg.inv(np.vstack([roi.crop_to_image(LANDMARK_INPUT), [0, 0, 1]]))[:2]
+    return np.concatenate([inv[:, :2], (inv[:, 2] + inv[:, :2] @ [0.5, 0.5])[:, None]], axis=1)
+
+
+def landmark_graph(graph: str, segmentation: bool = False) -> Path:
+    """The cached ONNX landmark model ``graph``; without ``segmentation``, a copy cut down to the outputs
+    posekit reads, beside it in the cache (``-noseg``): the segmentation decoder is about half the model's
+    time, and onnxruntime runs every node of a graph whatever outputs are asked for."""
+    from posekit.convert import cached_onnx
+
+    path = cached_onnx(graph)
+    if segmentation:
+        return path
+    pruned = path.with_name(f"{path.stem}-noseg.onnx")
+    if not pruned.is_file():
+        import onnx
+        import onnx.utils
+
+        from posekit.atomic import write_atomic
+
+        model = onnx.load(str(path))
+        outputs = [o.name for o in model.graph.output if o.name != "activation_segmentation"]
+        cut = onnx.utils.Extractor(model).extract_model([i.name for i in model.graph.input], outputs)
+        cut.metadata_props.extend(model.metadata_props)
+        write_atomic(pruned, cut.SerializeToString())
+    return pruned

@@ -6,6 +6,9 @@
   costs one crop per tracked person. The detector (a top-down pipeline's, or the whole image for a one-person
   model) runs every ``detect_every`` frames and whenever a followed person is lost; people it finds that no
   crop covers are added, and crops that land on the same person are merged (pose OKS above 0.5).
+- Models that track like MediaPipe (BlazePose's ``track``) follow their person with their own rotated ROI,
+  the next one from this frame's landmarks, and run their detector only when the person is lost (pose
+  score under the model's min_score); their ``smoothing`` (MediaPipe's landmark filter) is the default.
 - ``Tracker`` gives identities, the One Euro filter smooths keypoints per identity.
 """
 
@@ -89,7 +92,8 @@ class PoseTracker:
         self.track = track
         self.detect_every = detect_every
         self.roi_margin = roi_margin
-        self.tracker = Tracker(self.schema, tracking, (smoothing or OneEuroParams()) if smooth else None)
+        smoothing = smoothing or getattr(model, "smoothing", None) or OneEuroParams()
+        self.tracker = Tracker(self.schema, tracking, smoothing if smooth else None)
         self.follow = track and (isinstance(model, TopDown) or not model.spec.multi_person)
         self.reset()
 
@@ -99,6 +103,7 @@ class PoseTracker:
         self.lost = True
         self.due = True
         self.stats = TrackerStats()
+        self.model_rois: tuple = ()  # the ROIs a model that tracks itself follows next (``model.track``)
 
     @property
     def independent(self) -> bool:
@@ -165,8 +170,20 @@ class PoseTracker:
         self.stats.crops += len(rois)
         return poses_in_boxes(self._single, rgb, rois, self.roi_margin)
 
+    def _follow_own_rois(self, rgb: NDArray[np.uint8]) -> Poses:
+        """``model.track``: its ROIs from the last frame's landmarks, its detector when it has none. Only
+        people scoring the model's own min_score carry their ROI over (MediaPipe's tracking confidence)."""
+        self.stats.detector_runs += not self.model_rois
+        res = self.model.track(rgb, self.model_rois)
+        self.stats.crops += len(res.tried)
+        keep = res.poses.pose_scores >= self.min_score
+        self.model_rois = tuple(r for r, k in zip(res.next_rois, keep, strict=True) if k)
+        return res.poses.select(self._good(res.poses))
+
     def _follow(self, rgb: NDArray[np.uint8]) -> Poses:
         """This frame's people: crops around the people followed, the detector when due."""
+        if callable(getattr(self.model, "track", None)):
+            return self._follow_own_rois(rgb)
         self.due = self.lost or len(self.rois) == 0 or (self.stats.frames - 1) % self.detect_every == 0
         if self.due:
             found = self._detect(rgb, self.rois)

@@ -1,0 +1,184 @@
+"""BlazePose stage by stage against MediaPipe 0.10.14: the heatmap refinement and the OpenCV-style warp on
+hand-made inputs with exact answers, then posekit's pipeline against MediaPipe Pose itself on real photos
+(skipped, with the install command, where the MediaPipe reference or the shared data is missing)."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from posekit.decode.blazepose import Roi, letterbox_roi, refine_from_heatmap
+from posekit.models.blazepose import crop_matrix, warp
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _mediapipe_reference():
+    spec = importlib.util.spec_from_file_location(
+        "mediapipe_pose", ROOT / "tools" / "mediapipe-reference" / "mediapipe_pose.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# --- RefineLandmarksFromHeatmapCalculator ---------------------------------------------------------------
+
+def test_refine_moves_to_the_weighted_mean_cell_index():
+    hm = np.zeros((64, 64, 2), np.float32)
+    hm[20, 30, 0], hm[20, 32, 0] = 0.9, 0.3  # mean col (30 * 0.9 + 32 * 0.3) / 1.2 = 30.5, row 20
+    hm[40, 10, 1] = 0.4  # below min confidence 0.5: landmark 1 stays
+    uv = np.array([[31.7 / 64, 21.2 / 64], [10.5 / 64, 40.5 / 64]], np.float32)
+    out = refine_from_heatmap(uv, hm)
+    np.testing.assert_allclose(out[0], [30.5 / 64, 20 / 64], rtol=1e-6)  # cell index, not its centre
+    np.testing.assert_array_equal(out[1], uv[1])
+
+
+def test_refine_window_is_7_cells_and_shrinks_at_the_edge():
+    hm = np.zeros((64, 64, 1), np.float32)
+    hm[10, 14, 0] = 0.9  # 4 cells right of the landmark's cell 10: outside a 7-cell window
+    assert refine_from_heatmap(np.array([[10.2 / 64, 10.2 / 64]]), hm)[0, 0] == pytest.approx(10.2 / 64)
+    hm[10, 13, 0] = 0.6  # 3 cells right: inside; only it counts
+    out = refine_from_heatmap(np.array([[10.2 / 64, 10.2 / 64]]), hm)[0]
+    np.testing.assert_allclose(out, [13 / 64, 10 / 64])
+    edge = np.zeros((64, 64, 1), np.float32)
+    edge[0, 0, 0], edge[0, 2, 0] = 0.8, 0.8
+    np.testing.assert_allclose(refine_from_heatmap(np.array([[0.0, 0.0]]), edge)[0], [1 / 64, 0.0], atol=1e-7)
+
+
+def test_refine_keeps_mediapipes_bounds_checks():
+    hm = np.full((64, 64, 1), 0.9, np.float32)
+    # x slightly negative truncates to cell 0 (C++ int conversion), so it is refined.
+    assert refine_from_heatmap(np.array([[-0.5 / 64, 5 / 64]]), hm)[0, 0] == pytest.approx(1.5 / 64)
+    # Column past the edge: kept. Row past the edge: refined from the rows that overlap (MediaPipe tests the
+    # column twice and never the row's upper bound).
+    outside = np.array([[64.5 / 64, 5 / 64]], np.float32)
+    np.testing.assert_array_equal(refine_from_heatmap(outside, hm), outside)
+    out = refine_from_heatmap(np.array([[5 / 64, 65.2 / 64]]), hm)[0]
+    np.testing.assert_allclose(out, [5 / 64, 62.5 / 64])  # rows 62 and 63 of the window 62..68
+    assert refine_from_heatmap(np.array([[5 / 64, 80 / 64]]), hm)[0, 1] == pytest.approx(80 / 64)
+
+
+# --- ImageToTensorCalculator's warp -------------------------------------------------------------------
+
+def test_warp_samples_pixel_indices_bilinearly_with_the_chosen_border():
+    img = np.array([[0, 100], [200, 40]], np.uint8)[..., None].repeat(3, axis=2)
+    half = np.array([[1.0, 0, 0.5], [0, 1.0, 0.0]])  # output index (u, v) takes input index (u + 0.5, v)
+    out = warp(img, half, (3, 2))[..., 0]
+    np.testing.assert_array_equal(out, [[50, 100, 100], [120, 40, 40]])  # right of the image: replicated
+    out = warp(img, half, (3, 2), border="zero")[..., 0]
+    np.testing.assert_array_equal(out, [[50, 50, 0], [120, 20, 0]])  # right of the image: blends to 0
+    far = np.array([[1.0, 0, -10.0], [0, 1.0, -10.0]])  # all samples far above-left of the image
+    np.testing.assert_array_equal(warp(img, far, (2, 2))[..., 0], np.zeros((2, 2)))  # nearest pixel: 0
+    right = far + [[0, 0, 13], [0, 0, 9]]  # all samples beyond the top-right corner: its value
+    np.testing.assert_array_equal(warp(img, right, (2, 2))[..., 0], [[100, 100], [100, 100]])
+    np.testing.assert_array_equal(warp(img, right, (2, 2), border="zero"), np.zeros((2, 2, 3)))
+
+
+def test_letterbox_square_matches_mediapipes_normalised_frame():
+    roi = letterbox_roi(640, 480)
+    # Normalised (0, 0) of the 224 input is pixel index (0, -80); (1, 1) is index (640, 560).
+    np.testing.assert_allclose(roi.to_image(np.array([[0.0, 0.0], [224.0, 224.0]]), 224),
+                               [[0.5, -79.5], [640.5, 560.5]], atol=1e-4)
+    m = crop_matrix(roi, 224)
+    np.testing.assert_allclose(m @ [0, 0, 1], [0, -80], atol=1e-9)
+
+
+# --- posekit vs MediaPipe Pose on real photos --------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def mediapipe_pose():
+    ref = _mediapipe_reference()
+    if ref.mediapipe_python() is None:
+        pytest.skip(ref.MISSING)
+    with ref.MediaPipePose(static_image_mode=True) as pose:
+        yield pose
+
+
+@pytest.fixture(scope="module")
+def photos(shared_data):
+    media = sorted((shared_data / "media").glob("*.jpg"))
+    coco = sorted((shared_data / "coco-mini-train" / "train2017").glob("*.jpg"))[:20]
+    return media + coco
+
+
+def _load(path):
+    from PIL import Image
+
+    return np.asarray(Image.open(path).convert("RGB"))
+
+
+def _mp_pixels(norm, width, height):
+    """MediaPipe's normalised x, y -> posekit's continuous pixels (MediaPipe's x * width is a pixel index)."""
+    return np.asarray(norm, np.float64)[..., :2] * [width, height] + 0.5
+
+
+def _body_size(xy):
+    return float(np.linalg.norm(xy.max(axis=0) - xy.min(axis=0)))
+
+
+@pytest.mark.network
+def test_landmark_stage_equals_mediapipe_on_mediapipes_roi(model_package, mediapipe_pose, photos):
+    """Crop warp with the border replicated, landmark decoding, heatmap refinement and projection: given the
+    ROI MediaPipe used, posekit's landmarks are within 1% of body size of MediaPipe's (median landmark) on
+    every photo, and the pose flag agrees."""
+    import posekit
+
+    model = posekit.load_model("blazepose-full")
+    checked, roi_errs, first = 0, [], True
+    for path in photos:
+        rgb = _load(path)
+        h, w = rgb.shape[:2]
+        ref = mediapipe_pose.process(path)
+        fresh, first = first, ref["landmarks"] is None
+        if ref["roi_from_detection"] is None:
+            continue
+        xc, yc, rw, _, rot = ref["roi_from_detection"]
+        res = model.predict_rois(rgb, (Roi(xc * w + 0.5, yc * h + 0.5, rw * w, rot),))
+        assert (len(res.poses) == 1) == (ref["landmarks"] is not None), path.name
+        if ref["landmarks"] is None:
+            continue
+        mp_xy = _mp_pixels(ref["landmarks"], w, h)
+        err = np.median(np.linalg.norm(res.poses.xy[0] - mp_xy, axis=1)) / _body_size(mp_xy)
+        assert err < 0.01, (path.name, err)
+        mp_vis, mp_presence = np.array(ref["landmarks"])[:, 3], np.array(ref["landmarks"])[:, 4]
+        np.testing.assert_allclose(res.poses.scores[0], mp_vis, atol=0.15)  # 0.1 apart near 0.5 at most
+        np.testing.assert_allclose(res.presence[0], mp_presence, atol=0.15)
+        np.testing.assert_allclose(res.world[0], ref["world"], atol=0.05)  # metres, turned by the ROI
+        # PoseLandmarksToRoi: the next frame's ROI from the two alignment landmarks. MediaPipe smooths them
+        # first, even in static mode (its auxiliary-landmark filter has no off switch), so only its first
+        # pose after an image without one (the filter reset) is the unfiltered ROI.
+        if fresh:
+            xc, yc, rw, _, rot = ref["roi_from_landmarks"]
+            nxt = res.next_rois[0]
+            roi_errs.append([np.hypot(nxt.cx - (xc * w + 0.5), nxt.cy - (yc * h + 0.5)) / (rw * w),
+                             abs(nxt.size / (rw * w) - 1), abs(nxt.angle - rot)])
+        checked += 1
+    assert checked >= 15
+    roi_errs = np.array(roi_errs)
+    assert len(roi_errs) >= 5  # centre (of the side), side, angle (radians)
+    assert (roi_errs.max(axis=0) < [0.01, 0.02, 0.02]).all(), roi_errs.round(4).tolist()
+
+
+@pytest.mark.network
+@pytest.mark.xfail(strict=True, reason="the npm package's blazepose-detector is another network than "
+                   "MediaPipe 0.10.14's pose_detection.tflite (outputs differ on the same input), so the "
+                   "ROIs and who is found differ; every stage after the detector network matches")
+def test_whole_pipeline_equals_mediapipe(model_package, mediapipe_pose, photos):
+    import posekit
+
+    model = posekit.load_model("blazepose-full", fallback=False)
+    same, errs = 0, []
+    for path in photos:
+        rgb = _load(path)
+        h, w = rgb.shape[:2]
+        ref = mediapipe_pose.process(path)
+        poses = model.predict(rgb)
+        same += (len(poses) == 1) == (ref["landmarks"] is not None)
+        if len(poses) and ref["landmarks"] is not None:
+            mp_xy = _mp_pixels(ref["landmarks"], w, h)
+            errs.append(np.median(np.linalg.norm(poses.xy[0] - mp_xy, axis=1)) / _body_size(mp_xy))
+    assert same == len(photos)
+    assert np.median(errs) <= 0.01
