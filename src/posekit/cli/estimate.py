@@ -43,10 +43,12 @@ def load_pipeline(args: argparse.Namespace, threads: int | None = None):
     if args.mode == "topdown":
         from posekit.models.topdown import load_topdown
 
+        score = {} if args.min_score is None else {"min_score": args.min_score}
         return load_topdown(args.model or "movenet-thunder", args.detector, args.margin, threads,
-                            args.min_score, **precision_options(args), **model_options(args))
-    return load_model(args.model or DEFAULT_MODEL, threads=threads, min_score=args.min_score,
-                      **precision_options(args), **model_options(args))
+                            **score, **precision_options(args), **model_options(args))
+    score = {} if args.min_score is None else {"min_score": args.min_score}  # None: the model's own
+    return load_model(args.model or DEFAULT_MODEL, threads=threads, **score, **precision_options(args),
+                      **model_options(args))
 
 
 def add_model_options(p: argparse.ArgumentParser) -> None:

@@ -29,7 +29,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="followed people: run the detector at least every N frames (default 10)")
     p.add_argument("--start", type=float, default=None, metavar="S", help="start at S seconds")
     p.add_argument("--duration", type=float, default=None, metavar="S", help="process S seconds")
-    p.add_argument("--min-score", type=float, default=0.25, help="drop people whose pose score is lower")
+    p.add_argument("--min-score", type=float, default=None,
+                   help="drop people whose pose score is lower (default: the model's own: 0.25 MoveNet, "
+                        "0.5 BlazePose as MediaPipe)")
     p.add_argument("--threads", type=int, default=None,
                    help="threads (default: all cores): whole-image multi-person models run this many "
                         "frames at once, one onnxruntime thread each; others use as many onnxruntime threads")
@@ -64,7 +66,8 @@ def run(args: argparse.Namespace) -> int:
     from posekit.video.smoothing import OneEuroParams
     from posekit.video.tracks import TrackerParams
 
-    smoothing = OneEuroParams(**_given(args, ("min_cutoff", "beta", "d_cutoff")))
+    given = _given(args, ("min_cutoff", "beta", "d_cutoff"))
+    smoothing = OneEuroParams(**given) if given else None  # None: the model's own (BlazePose: MediaPipe's)
     tracking = TrackerParams(**_given(args, ("max_age", "min_similarity", "max_tracks")))
     threads = args.threads or default_threads()
     name = args.model or DEFAULT_MODEL
