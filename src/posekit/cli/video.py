@@ -41,7 +41,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--d-cutoff", type=float, default=None, help="cutoff of the speed estimate, Hz")
     t = p.add_argument_group("tracking")
     t.add_argument("--max-age", type=float, default=None, help="seconds a lost track keeps its ID (2.0)")
-    t.add_argument("--min-similarity", type=float, default=None, help="least OKS to continue a track (0.2)")
+    t.add_argument("--min-similarity", type=float, default=None,
+                   help="least similarity (mean of OKS and box IoU) to continue a track (0.15)")
     t.add_argument("--max-tracks", type=int, default=None, help="most tracks kept (18)")
     add_topdown_options(p, "whole: the model on each whole frame (one-person models follow their person "
                            "with a crop)")
