@@ -111,3 +111,24 @@ def test_cli_precision(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert r["precision"] == "int8" and r["peer_session_ms_median"] > 0 and r["speedup_vs_fp32"] > 0
     assert main(["models", "quantize", "movenet-lightning"]) == 0
     assert "convolutions int8" in capsys.readouterr().out
+
+
+@pytest.mark.network
+def test_video_and_service_take_int8(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    pytest.importorskip("av")
+    from test_video_cli import write_clip
+
+    from posekit.serve.pool import ModelPool
+
+    clip = write_clip(tmp_path / "astro.mp4", 6)
+    out = tmp_path / "out"
+    assert main(["video", str(clip), "--model", "movenet-lightning", "--precision", "int8", "--out", str(out),
+                 "--no-render", "--quiet", "--json"]) == 0
+    lines = (out / "astro.jsonl").read_text().splitlines()
+    assert len(lines) == 6 and all(len(json.loads(line)["poses"]) == 1 for line in lines)
+    pool = ModelPool(["movenet-lightning"], threads=1, precision="int8")
+    try:
+        assert "-int8-" in Path(pool.get("movenet-lightning").runner.path).name
+        assert "-int8-" in Path(pool.get("movenet-lightning", "topdown").single.runner.path).name
+    finally:
+        pool.close()
