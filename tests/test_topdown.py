@@ -101,3 +101,14 @@ def test_cli_eval_run_topdown_with_tta(model_package, shared_data, capsys):
     out = json.loads(capsys.readouterr().out)
     assert (out["mode"], out["detector"], out["tta"], out["images"]) == ("topdown", "nanodet", "flip", 4)
     assert out["images_without_pose"] == 0 and out["AP"] > 40
+
+
+@pytest.mark.network
+def test_cli_estimate_reports_what_the_detector_dropped(model_package, tmp_path, capsys):
+    """A blank image: nobody found, so one whole-image pose, and the one-line detector summary says so."""
+    PILImage.fromarray(np.full((240, 320, 3), 128, np.uint8)).save(tmp_path / "blank.png")
+    assert main(["estimate", str(tmp_path / "blank.png"), "--mode", "topdown", "--min-score", "0.9",
+                 "--out", str(tmp_path / "o"), "--no-render", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "1 image(s), 1 person(s)" in out
+    assert "0 box(es) under the minimum size dropped, 0 over the cap dropped; 1 image(s) with nobody" in out

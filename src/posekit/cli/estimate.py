@@ -103,6 +103,11 @@ def run(args: argparse.Namespace) -> int:
                             progress=not args.quiet)
     ok = len(paths) - len(result.failed)
     print(f"{ok} image(s), {result.people} person(s) -> {out}/")
+    counts = getattr(model, "counts", None)
+    if counts:
+        print(f"  detector: {counts['too_small']} box(es) under the minimum size dropped, "
+              f"{counts['over_cap']} over the cap dropped; {counts['fallback']} image(s) with nobody found "
+              "(whole-image pose)")
     for path in result.written if len(result.written) <= 10 else result.written[:1]:
         print(f"  {path}")
     for _path, message in result.failed:

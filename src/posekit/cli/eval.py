@@ -240,6 +240,7 @@ def run_model_eval(args: argparse.Namespace) -> int:
             "persons": int(len(preds.gt)), "gt_boxes": bool(args.gt_boxes), "mode": args.mode,
             "detector": args.detector if args.mode == "topdown" else None, "tta": args.tta,
             "images_without_pose": sum(len(p) == 0 for _, p in preds.image_poses),
+            "detector_counts": getattr(model, "counts", None),
             "unavailable_joints": [n for n, a in zip(preds.schema.keypoints, preds.available, strict=True)
                                    if not a]}
     if kind in ("coco", "yolo"):

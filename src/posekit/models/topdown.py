@@ -48,7 +48,8 @@ class TopDown:
     detector: anything with ``detect(rgb) -> Detections`` (``posekit.models.detectors``). single: a
     one-person zoo model, or a ``CropModel`` around one (batched calls, TTA). min_score: drop people whose
     pose score (the single model's) is lower. ``last`` holds the last image's Detections (too_small and
-    over_cap count the boxes the detector dropped) and whether the whole-image fallback was used.
+    over_cap count the boxes the detector dropped) and whether the whole-image fallback was used; ``counts``
+    adds them up over every image since loading (images, too_small, over_cap, fallback).
     """
 
     def __init__(self, detector, single, margin: float = 0.25, min_score: float = 0.0,
@@ -68,6 +69,7 @@ class TopDown:
         self.spec = replace(single.spec, input_size=max(single.spec.input_size,
                                                         getattr(detector, "input_size", 0)))
         self.last: tuple[Detections, bool] | None = None
+        self.counts = {"images": 0, "too_small": 0, "over_cap": 0, "fallback": 0}
 
     def detect(self, rgb: NDArray[np.uint8]) -> Detections:
         return self.detector.detect(rgb)
@@ -84,6 +86,9 @@ class TopDown:
         if len(found) == 0 and self.fallback:
             poses, used = whole_image_pose(self.single, rgb), True
         self.last = (found, used)
+        for key, value in (("images", 1), ("too_small", found.too_small), ("over_cap", found.over_cap),
+                           ("fallback", int(used))):
+            self.counts[key] += value
         return poses
 
 
