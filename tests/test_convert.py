@@ -608,6 +608,26 @@ def test_input_shapes_make_a_conv_graph_resolution_free(tmp_path: Path) -> None:
         convert_tfjs(path, input_shapes={"x": [None, None, 3]})
 
 
+def test_cut_a_graph_into_two_parts(tmp_path: Path) -> None:
+    """cut_inputs / cut_outputs convert part of a graph: x -> a = x * 2 -> b = relu(a) -> y = b + 1.
+    The first part ends at b (batch dim free), the second starts at b; chained they give y."""
+    x = RNG.normal(size=(1, 4)).astype(np.float32)
+    nodes = [("a", "Mul", ["x", "two"], {}), ("b", "Relu", ["a"], {}), ("y", "AddV2", ["b", "one"], {})]
+    path = write_model(tmp_path, {"x": x}, {"two": np.float32(2), "one": np.float32(1)}, nodes, ["y"])
+    first = convert_tfjs(path, cut_inputs={"a": [None, 4]}, cut_outputs=["b"])
+    second = convert_tfjs(path, cut_inputs={"b": [None, 4]})
+    assert [i.name for i in first.graph.input] == ["a"] and [o.name for o in first.graph.output] == ["b"]
+    assert [i.name for i in second.graph.input] == ["b"]
+    batch = RNG.normal(size=(3, 4)).astype(np.float32)
+    run1 = ort.InferenceSession(first.SerializeToString(), providers=["CPUExecutionProvider"])
+    run2 = ort.InferenceSession(second.SerializeToString(), providers=["CPUExecutionProvider"])
+    (b_,) = run1.run(None, {"a": batch})
+    (y,) = run2.run(None, {"b": b_})
+    np.testing.assert_allclose(y, np.maximum(batch, 0) + 1)
+    with pytest.raises(PosekitError, match="no node named 'nope' to cut the graph at"):
+        convert_tfjs(path, cut_outputs=["nope"])
+
+
 def test_unknown_op_names_op_and_node(tmp_path: Path) -> None:
     x = np.zeros((2,), np.float32)
     path = write_model(tmp_path, {"x": x}, {}, [("my/node", "Atan2", ["x", "x"], {})], ["my/node"])

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
@@ -38,9 +39,17 @@ TTA_MODES: dict[str, tuple[tuple[int, bool], ...]] = {
     "flip": ((0, False), (0, True)),
     "flip,rot": tuple((k, f) for k in range(4) for f in (False, True)),
 }
-# Zoo graphs whose converted ONNX runs with a free batch dimension (measured: MoveNet's graphs decode with
-# batch-1 reshapes and an Unpack of the batch, so they run one crop per call).
+# Zoo graphs whose converted ONNX runs with a free batch dimension as it is.
 BATCHABLE = ("efficientpose",)
+# MoveNet's single-pose graphs unstack the batch and decode with batch-1 reshapes: they are cut in two, the
+# network from the float image batch (after the graph's per-image resize, a no-op at the input size) to the
+# four head outputs with a free batch dimension, and the graph's own decoder run per crop on its heads.
+_MOVENET_HEADS = tuple(f"StatefulPartitionedCall/{h}/BiasAdd" for h in (
+    "kpt_heatmap_0/conv2d_5", "kpt_regress_0/conv2d_6", "center_0/conv2d_4", "kpt_offset_0/conv2d_7"))
+SPLIT: dict[str, tuple[str, tuple[str, ...]]] = {
+    "movenet-thunder": ("StatefulPartitionedCall/stack", _MOVENET_HEADS),
+    "movenet-lightning": ("StatefulPartitionedCall/stack", _MOVENET_HEADS),
+}
 CHUNK = 16  # most tensors per session call
 
 
@@ -123,18 +132,75 @@ class _Given:
         return self.outputs
 
 
+def _finish(model, outputs: dict[str, NDArray], tensor: NDArray, input_names: list[str]):
+    view = copy.copy(model)
+    view.runner = _Given(outputs, input_names)
+    return view.infer(tensor)
+
+
+class BatchedGraph:
+    """The model's whole graph with a free batch dimension: one call per ``CHUNK`` tensors."""
+
+    def __init__(self, runner) -> None:
+        self.runner = runner
+
+    def infer_many(self, model, tensors: list[NDArray]) -> list:
+        raws = []
+        for start in range(0, len(tensors), CHUNK):
+            chunk = tensors[start:start + CHUNK]
+            outs = self.runner.run({self.runner.input_names[0]: np.concatenate(chunk)})
+            raws += [_finish(model, {k: v[j:j + 1] for k, v in outs.items()}, t, self.runner.input_names)
+                     for j, t in enumerate(chunk)]
+        return raws
+
+
+class SplitGraph:
+    """The network part batched (one call per ``CHUNK`` tensors), the graph's decoder per tensor."""
+
+    def __init__(self, network, decoder, image: str) -> None:
+        self.network, self.decoder, self.image = network, decoder, image
+
+    def infer_many(self, model, tensors: list[NDArray]) -> list:
+        raws = []
+        for start in range(0, len(tensors), CHUNK):
+            chunk = tensors[start:start + CHUNK]
+            heads = self.network.run({self.image: np.concatenate(chunk).astype(np.float32)})
+            for j, t in enumerate(chunk):
+                decoded = self.decoder.run({k: v[j:j + 1] for k, v in heads.items()})
+                raws.append(_finish(model, decoded, t, self.decoder.input_names))
+        return raws
+
+
 def batch_runner(model, threads: int | None = None):
-    """A Runner of ``model``'s zoo graph converted with a free batch dimension, or None where the graph
-    does not allow one (``BATCHABLE``) or the model is not a zoo model."""
+    """A ``BatchedGraph`` or ``SplitGraph`` for ``model``'s zoo graph (converted on first use), or None
+    where the model is not a zoo model with a known way to batch it (``BATCHABLE``, ``SPLIT``)."""
     from posekit.convert import cached_onnx
     from posekit.models.runner import Runner
 
     graph = getattr(model.spec, "graph", None)
-    if graph not in BATCHABLE or not hasattr(model, "runner"):
+    if not hasattr(model, "runner") or graph not in (*BATCHABLE, *SPLIT):
         return None
-    name = model.runner.input_names[0]
     shape = list(model.runner.session.get_inputs()[0].shape)
-    return Runner(cached_onnx(graph, input_shapes={name: [None, *shape[1:]]}), threads=threads)
+    if graph in BATCHABLE:
+        whole = cached_onnx(graph, input_shapes={model.runner.input_names[0]: [None, *shape[1:]]})
+        return BatchedGraph(Runner(whole, threads=threads))
+    image, heads = SPLIT[graph]
+    network = _cached_part(graph, "network", cut_inputs={image: [None, *shape[1:]]}, cut_outputs=list(heads))
+    decoder = _cached_part(graph, "decoder", cut_inputs={h: [1, None, None, None] for h in heads})
+    return SplitGraph(Runner(network, threads=threads), Runner(decoder, threads=1), image)
+
+
+def _cached_part(graph: str, part: str, **cut) -> Path:
+    """``$POSEKIT_HOME/onnx/<graph>-<source sha256[:16]>-<part>.onnx``, converted on first use."""
+    from posekit import hub
+    from posekit.convert import convert_tfjs
+    from posekit.convert.graph import source_sha256
+
+    source = hub.model_json(graph)
+    path = hub.cache_dir() / "onnx" / f"{graph}-{source_sha256(source)[:16]}-{part}.onnx"
+    if not path.is_file():
+        convert_tfjs(source, out=path, **cut)
+    return path
 
 
 def is_heatmap_model(model) -> bool:
@@ -223,15 +289,7 @@ class CropModel:
     def _infer_all(self, tensors: list[NDArray]) -> list:
         if self.batched is None:
             return [self.model.infer(t) for t in tensors]
-        raws = []
-        for start in range(0, len(tensors), CHUNK):
-            chunk = tensors[start:start + CHUNK]
-            outs = self.batched.run({self.batched.input_names[0]: np.concatenate(chunk)})
-            for j, t in enumerate(chunk):
-                view = copy.copy(self.model)
-                view.runner = _Given({k: v[j:j + 1] for k, v in outs.items()}, self.batched.input_names)
-                raws.append(view.infer(t))
-        return raws
+        return self.batched.infer_many(self.model, tensors)
 
     def _best(self, poses: Poses) -> Poses:
         if len(poses) == 0:
