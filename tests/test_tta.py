@@ -163,3 +163,13 @@ def test_multi_person_model_refuses_tta():
 
     with pytest.raises(PosekitError, match="one-person model"):
         T.CropModel(Many(), tta="flip")
+
+
+@pytest.mark.network
+def test_python_api_takes_the_same_options(model_package, astronaut):
+    import posekit
+
+    flipped = posekit.load_model("movenet-thunder", tta="flip")
+    assert isinstance(flipped, T.CropModel) and flipped.tta == "flip" and len(flipped.predict(astronaut)) == 1
+    td = posekit.load_topdown("movenet-thunder", "centernet", tta="flip", margin=0.3)
+    assert td.detector.name == "centernet" and td.single.tta == "flip" and td.margin == 0.3
