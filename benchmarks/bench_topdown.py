@@ -140,7 +140,7 @@ def run_config(samples, model, kind: str, gt: bool = False):
     return {"PCK": table["mean"], "ms": ms, "without_pose": without}
 
 
-def load_config(model: str, detector: str | None, tta: str, threads: int):
+def load_config(model: str, detector: str | None, tta: str, threads: int, fallback: bool = True):
     from posekit.models.registry import load_model
     from posekit.models.topdown import load_topdown
     from posekit.models.tta import CropModel
@@ -148,7 +148,7 @@ def load_config(model: str, detector: str | None, tta: str, threads: int):
     if detector is None:
         m = load_model(model, threads=threads, min_score=0.0)
         return m if tta == "none" else CropModel(m, tta=tta)
-    return load_topdown(model, detector, threads=threads, min_score=0.0, tta=tta)
+    return load_topdown(model, detector, threads=threads, min_score=0.0, tta=tta, fallback=fallback)
 
 
 def cmd_table(args: argparse.Namespace) -> None:
@@ -157,8 +157,8 @@ def cmd_table(args: argparse.Namespace) -> None:
     configs = [(m, d, t) for m in args.models for d in args.detectors for t in args.tta]
     for model, detector, tta in configs:
         det = None if detector == "whole" else detector
-        pipe = load_config(model, det, tta, args.threads)
-        row = {"model": model, "detector": detector, "tta": tta}
+        pipe = load_config(model, det, tta, args.threads, fallback=not args.no_fallback)
+        row = {"model": model, "detector": detector, "tta": tta, "fallback": not args.no_fallback}
         if not args.no_coco:
             row["coco"] = run_config(coco, pipe, "coco")
         if lsp:
@@ -187,6 +187,8 @@ def main(argv: list[str] | None = None) -> None:
     t.add_argument("--lsp", type=int, default=0, help="LSP images from 8,001 (0: none)")
     t.add_argument("--gt-boxes", action="store_true", help="also LSP with ground-truth boxes")
     t.add_argument("--no-coco", action="store_true")
+    t.add_argument("--no-fallback", action="store_true",
+                   help="no whole-image pose where the detector finds nobody (top-down before issue 11)")
     t.add_argument("--threads", type=int, default=1)
     args = p.parse_args(argv)
     if not DATA.is_dir():
