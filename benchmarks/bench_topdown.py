@@ -1,6 +1,7 @@
 """Top-down benchmarks: detector recall, batched crops, and the pose model x detector x TTA table.
 
     PYTHONPATH=src python benchmarks/bench_topdown.py recall            # detectors: person-box recall, ms
+    PYTHONPATH=src python benchmarks/bench_topdown.py pipeline          # detector + crops, interleaved, ms
     PYTHONPATH=src python benchmarks/bench_topdown.py batch             # 6 crops: one call vs one per crop
     PYTHONPATH=src python benchmarks/bench_topdown.py table [--lsp N] [--models ...] [--detectors ...]
                                                              [--tta none flip flip,rot] [--gt-boxes]
@@ -10,6 +11,17 @@ mmpose-tests/coco (4) and coco8-pose (8) -- 92 images, 119 people with keypoints
 images 8,001-9,000 (``--lsp N``: the first N of them). Every image counts: an image without a pose scores
 zero for its people. Timings on a shared 2-core machine are noisy: the ratios (``batch``, interleaved) are
 the figures to trust; the table's ms per image is wall time over the whole run, one thread.
+
+Measured 2026-11-26 (load average 7-9 on the 2 cores; every command in /work/notes/issue-11.md):
+- recall@IoU0.5 of the 119 people, default thresholds: nanodet 0.849 (125 ms/image), centernet 0.824 (182),
+  movenet-multipose 0.361 (83), blazepose-detector 0.050 (42).
+- COCO AP, movenet-thunder: nanodet 41.7, centernet 44.4, movenet-multipose 30.2 (29.9 without the
+  whole-image fallback, as before issue 11), blazepose-detector 18.3; movenet-multipose whole image 25.3.
+- LSP PCK@0.2 on 8,001-9,000, movenet-thunder + nanodet: 62.3 (0 images without a pose); ground-truth
+  boxes 63.7.
+- TTA, movenet-thunder + nanodet: flip +0.2 AP / +0.4 PCK (LSP 100) at 1.7x the time; flip,rot -1.9 AP /
+  -0.1 PCK at 3.9x.
+- batch (6 crops): no speed-up on this machine (movenet-thunder x0.91, efficientpose x0.88, 1 thread).
 """
 
 from __future__ import annotations
@@ -82,6 +94,27 @@ def cmd_recall(args: argparse.Namespace) -> None:
     for name, thr in rows:
         print(f"| {name} | {thr:g} | {hits[(name, thr)] / total:.3f} ({hits[(name, thr)]}) | "
               f"{boxes[(name, thr)] / len(images):.1f} | {1000 * times[name] / len(images):.0f} |")
+
+
+def cmd_pipeline(args: argparse.Namespace) -> None:
+    """Whole top-down pipelines (detector + all crops), interleaved per image: ms and boxes per image."""
+    from posekit.images import read_image
+    from posekit.models.topdown import load_topdown
+
+    images = [read_image(s.image_path).rgb for s in coco_samples()[:args.images]]
+    pipes = {d: load_topdown(args.model, d, threads=args.threads, min_score=0.0) for d in args.detectors}
+    spent = {d: 0.0 for d in pipes}
+    boxes = {d: 0 for d in pipes}
+    for rgb in images:
+        for d, pipe in pipes.items():
+            t0 = time.perf_counter()
+            pipe.predict(rgb)
+            spent[d] += time.perf_counter() - t0
+            boxes[d] += len(pipe.last[0])
+    for d in pipes:
+        print(f"{args.model} + {d}: {1000 * spent[d] / len(images):.0f} ms/image, "
+              f"{boxes[d] / len(images):.1f} boxes/image (interleaved, {len(images)} COCO dev images, "
+              f"{args.threads} thread(s))")
 
 
 def six_people() -> np.ndarray:
@@ -174,6 +207,11 @@ def main(argv: list[str] | None = None) -> None:
     sub = p.add_subparsers(dest="cmd", required=True)
     r = sub.add_parser("recall")
     r.add_argument("--threads", type=int, default=1)
+    pl = sub.add_parser("pipeline")
+    pl.add_argument("--model", default="movenet-thunder")
+    pl.add_argument("--detectors", nargs="+", default=["nanodet", "centernet", "movenet-multipose"])
+    pl.add_argument("--images", type=int, default=40)
+    pl.add_argument("--threads", type=int, default=1)
     b = sub.add_parser("batch")
     b.add_argument("--models", nargs="+", default=["efficientpose", "movenet-thunder"])
     b.add_argument("--repeat", type=int, default=7)
@@ -193,7 +231,7 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
     if not DATA.is_dir():
         sys.exit(f"{DATA} is absent: the benchmarks need the shared real data")
-    {"recall": cmd_recall, "batch": cmd_batch, "table": cmd_table}[args.cmd](args)
+    {"recall": cmd_recall, "pipeline": cmd_pipeline, "batch": cmd_batch, "table": cmd_table}[args.cmd](args)
 
 
 if __name__ == "__main__":
