@@ -15,9 +15,10 @@ orientation (plain and mirrored):
 - keypoint models (MoveNet): each run's keypoints are mapped back to input pixels and averaged per joint,
   weighted by the joint's score; the fused joint score is the mean of the runs' scores.
 
-With ``rot`` the orientation whose fused pose scores highest wins: the models are not rotation invariant, so
-averaging in the three orientations where the person is sideways or upside down for the model would pull a
-good pose towards bad ones (measured: see benchmarks/bench_topdown.py table).
+With ``rot`` one orientation wins: the models are not rotation invariant, so averaging in the three
+orientations where the person is sideways or upside down for the model would pull a good pose towards bad
+ones. A turned orientation must out-score the upright one by ``TURN_RATIO`` (20 %): most people stand
+upright, and without that prior flip,rot lost 1.9 COCO AP on the dev set (benchmarks/bench_topdown.py).
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ SPLIT: dict[str, tuple[str, tuple[str, ...]]] = {
     "movenet-lightning": ("StatefulPartitionedCall/stack", _MOVENET_HEADS),
 }
 CHUNK = 16  # most tensors per session call
+TURN_RATIO = 1.2  # a turned orientation must out-score the upright one by 20 % to be chosen
 
 
 def parse_tta(text: str | None) -> str:
@@ -231,6 +233,7 @@ class CropModel:
             self.model.min_score = 0.0  # fuse first, then threshold
         self.batched = batched
         self.min_score = min_score
+        self.turn_ratio = TURN_RATIO
         self.spec, self.schema = model.spec, model.schema
 
     def predict(self, rgb: NDArray[np.uint8]) -> Poses:
@@ -251,13 +254,16 @@ class CropModel:
         out = []
         for i, (_, lb) in enumerate(prepared):
             mine = list(zip(raws[i * len(runs):(i + 1) * len(runs)], runs, strict=True))
-            best = Poses.empty(self.schema)
-            for turns in sorted({k for k, _ in runs}):
-                group = [(r, run) for r, run in mine if run[0] == turns]
-                poses = self._best(self._fuse(group, lb, layout.size, perm))
-                if len(poses) and (len(best) == 0 or poses.pose_scores[0] > best.pose_scores[0]):
-                    best = poses
-            out.append(best)
+            found = {turns: self._best(self._fuse([(r, run) for r, run in mine if run[0] == turns], lb,
+                                                  layout.size, perm))
+                     for turns in sorted({k for k, _ in runs})}
+            found = {k: p for k, p in found.items() if len(p)}
+            upright = found.pop(0, None)
+            turned = max(found.values(), key=lambda p: p.pose_scores[0], default=None)
+            if upright is None or (turned is not None
+                                   and turned.pose_scores[0] > upright.pose_scores[0] * self.turn_ratio):
+                upright = turned
+            out.append(upright if upright is not None else Poses.empty(self.schema))
         return out
 
     def _fuse(self, group: list, lb: Letterbox, size: int, perm: list[int]) -> Poses:
