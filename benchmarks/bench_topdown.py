@@ -185,13 +185,18 @@ def load_config(model: str, detector: str | None, tta: str, threads: int, fallba
 
 
 def cmd_table(args: argparse.Namespace) -> None:
+    from posekit.models import tta as tta_module
+
+    if args.turn_ratio is not None:
+        tta_module.TURN_RATIO = args.turn_ratio
     coco = coco_samples()
     lsp = lsp_samples(args.lsp) if args.lsp else []
     configs = [(m, d, t) for m in args.models for d in args.detectors for t in args.tta]
     for model, detector, tta in configs:
         det = None if detector == "whole" else detector
         pipe = load_config(model, det, tta, args.threads, fallback=not args.no_fallback)
-        row = {"model": model, "detector": detector, "tta": tta, "fallback": not args.no_fallback}
+        row = {"model": model, "detector": detector, "tta": tta, "fallback": not args.no_fallback,
+               "turn_ratio": tta_module.TURN_RATIO}
         if not args.no_coco:
             row["coco"] = run_config(coco, pipe, "coco")
         if lsp:
@@ -225,6 +230,8 @@ def main(argv: list[str] | None = None) -> None:
     t.add_argument("--lsp", type=int, default=0, help="LSP images from 8,001 (0: none)")
     t.add_argument("--gt-boxes", action="store_true", help="also LSP with ground-truth boxes")
     t.add_argument("--no-coco", action="store_true")
+    t.add_argument("--turn-ratio", type=float, default=None,
+                   help="flip,rot: how much a turned orientation must out-score the upright (1.0: best wins)")
     t.add_argument("--no-fallback", action="store_true",
                    help="no whole-image pose where the detector finds nobody (top-down before issue 11)")
     t.add_argument("--threads", type=int, default=1)
