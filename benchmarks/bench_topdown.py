@@ -17,11 +17,15 @@ Measured 2026-11-26 (load average 7-9 on the 2 cores; every command in /work/not
   movenet-multipose 0.361 (83), blazepose-detector 0.050 (42).
 - COCO AP, movenet-thunder: nanodet 41.7, centernet 44.4, movenet-multipose 30.2 (29.9 without the
   whole-image fallback, as before issue 11), blazepose-detector 18.3; movenet-multipose whole image 25.3.
-- LSP PCK@0.2 on 8,001-9,000, movenet-thunder + nanodet: 62.3 (0 images without a pose); ground-truth
-  boxes 63.7.
-- TTA, movenet-thunder + nanodet: flip +0.2 AP / +0.4 PCK (LSP 100) at 1.7x the time; flip,rot -1.9 AP /
-  -0.1 PCK at 3.9x.
-- batch (6 crops): no speed-up on this machine (movenet-thunder x0.91, efficientpose x0.88, 1 thread).
+- LSP PCK@0.2 on 8,001-9,000, movenet-thunder: nanodet 62.3 (0 images without a pose), centernet 61.0,
+  movenet-multipose without the fallback (before issue 11) 57.3 with 131 images without a pose;
+  ground-truth boxes 63.7.
+- TTA, movenet-thunder + nanodet: flip +0.2 AP / +0.4 PCK (LSP 100) at 1.7x the time; flip,rot (upright
+  prior TURN_RATIO 1.2) -0.7 AP / +1.4 PCK at ~4x (without the prior: -1.9 AP / -0.1 PCK).
+  efficientpose + nanodet, LSP: flip -1.4 PCK (60 images); flip,rot +12.4 PCK (20 images, 39.0 -> 51.4,
+  same with and without the prior) at ~8-20x.
+- batch (6 crops): no reliable speed-up on this machine (movenet-thunder x0.91-x0.99, movenet-lightning
+  x1.19, efficientpose x0.88-x1.25).
 """
 
 from __future__ import annotations
