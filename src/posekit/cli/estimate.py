@@ -37,6 +37,7 @@ def add_topdown_options(p: argparse.ArgumentParser, whole: str, margin: bool = T
         td.add_argument("--margin", type=float, default=0.25,
                         help="topdown: enlarge each box by this fraction")
     td.add_argument("--tta", default="none", choices=("none", "flip", "flip,rot"),
+                    metavar="none|flip|flip,rot",
                     help="test-time augmentation of one-person models: flip (2 runs, left/right swapped) or "
                          "flip,rot (8 runs: 4 quarter turns x flip); default none")
 
