@@ -486,6 +486,84 @@ def test_tile_fill_range_pad_gather_nd(tmp_path: Path) -> None:
     assert g.tolist() == [5, 0]
 
 
+def test_floor_mod_int_and_float(tmp_path: Path) -> None:
+    """FloorMod takes the divisor's sign (Python's %), unlike C fmod; centernet uses it on peak indices."""
+    x = np.array([7, -7, 7, -7, 0, 6, -6], np.int32)
+    d = np.array([2, 2, -2, -2, 3, 4, 4], np.int32)
+    nodes = [("m", "FloorMod", ["x", "d"], {"T": t("DT_INT32")}),
+             ("xf", "Cast", ["x"], {"DstT": t("DT_FLOAT")}), ("df", "Cast", ["d"], {"DstT": t("DT_FLOAT")}),
+             ("mf", "FloorMod", ["xf", "df"], {"T": t("DT_FLOAT")})]
+    path = write_model(tmp_path, {"x": x}, {"d": d}, nodes, ["m", "mf"])
+    m, mf = run(path, {"x": x})
+    assert m.dtype == np.int32 and m.tolist() == np.mod(x, d).tolist() == [1, 1, -1, -1, 0, 2, 2]
+    assert mf.tolist() == [1, 1, -1, -1, 0, 2, 2]
+
+
+@pytest.mark.parametrize("sizes", [[2, 3, 1], [2, -1], [-1, 2], [1, -1, 2], [6]])
+def test_split_v(tmp_path: Path, sizes: list[int]) -> None:
+    x = RNG.normal(size=(2, 6, 3)).astype(np.float32)
+    nodes = [("sp", "SplitV", ["x", "sizes", "axis"], {"num_split": i(len(sizes))}),
+             *[(f"part{k}", "Identity", [f"sp:{k}"], {}) for k in range(len(sizes))]]
+    consts = {"sizes": np.array(sizes, np.int32), "axis": np.array(1, np.int32)}
+    path = write_model(tmp_path, {"x": x}, consts, nodes, [f"part{k}" for k in range(len(sizes))])
+    parts = run(path, {"x": x})
+    known = sum(v for v in sizes if v >= 0)
+    cuts = np.cumsum([v if v >= 0 else 6 - known for v in sizes])[:-1]
+    for got, want in zip(parts, np.split(x, cuts, axis=1), strict=True):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_split_v_two_unknown_sizes_is_an_error(tmp_path: Path) -> None:
+    x = np.zeros((4,), np.float32)
+    consts = {"sizes": np.array([-1, -1], np.int32), "axis": np.array(0, np.int32)}
+    with pytest.raises(PosekitError, match="more than one size is -1"):
+        one_op(tmp_path, "SplitV", x, consts, {"num_split": i(2)})
+
+
+def test_sparse_to_dense(tmp_path: Path) -> None:
+    """Scalar, vector and (n, rank) indices; nanodet builds Pad paddings this way (an empty index list)."""
+    x = np.array([5.0, 7.0], np.float32)
+    nodes = [("vec", "SparseToDense", ["idx1", "shape1", "x", "dflt"], {}),
+             ("mat", "SparseToDense", ["idx2", "shape2", "x", "dflt"], {}),
+             ("one", "SparseToDense", ["idx0", "shape1", "val", "dflt"], {}),
+             ("none", "SparseToDense", ["empty", "shape3", "val", "dflt"], {})]
+    consts = {"idx1": np.array([3, 0], np.int32), "shape1": np.array([5], np.int32),
+              "idx2": np.array([[0, 1], [2, 0]], np.int32), "shape2": np.array([3, 2], np.int32),
+              "idx0": np.array(2, np.int32), "val": np.array(9.0, np.float32),
+              "empty": np.zeros((0,), np.int32), "shape3": np.array([3], np.int32),
+              "dflt": np.array(-1.0, np.float32)}
+    path = write_model(tmp_path, {"x": x}, consts, nodes, ["vec", "mat", "one", "none"])
+    vec, mat, one, none = run(path, {"x": x})
+    assert vec.tolist() == [7, -1, -1, 5, -1]
+    assert mat.tolist() == [[-1, 5], [-1, -1], [7, -1]]
+    assert one.tolist() == [-1, -1, 9, -1, -1]
+    assert none.tolist() == [-1, -1, -1]
+
+
+def test_gather_v2_pad_v2_transpose_leaky_relu_mean(tmp_path: Path) -> None:
+    """The other ops the detector graphs use, each against numpy."""
+    x = RNG.normal(size=(2, 3, 4)).astype(np.float32)
+    nodes = [("g", "GatherV2", ["x", "idx", "ax1"], {"batch_dims": i(0)}),
+             ("p", "PadV2", ["x", "pads", "fill"], {}),
+             ("tr", "Transpose", ["x", "perm"], {}),
+             ("lr", "LeakyRelu", ["x"], {"alpha": {"f": 0.1}}),
+             ("mean", "Mean", ["x", "ax12"], {"keep_dims": b(True)}),
+             ("eq", "Equal", ["x", "tr_back"], {}),
+             ("tr_back", "Transpose", ["tr", "perm_back"], {})]
+    consts = {"idx": np.array([2, 0, 2], np.int32), "ax1": np.array(1, np.int32),
+              "pads": np.array([[0, 0], [1, 0], [0, 2]], np.int32), "fill": np.array(-7.0, np.float32),
+              "perm": np.array([2, 0, 1], np.int32), "perm_back": np.array([1, 2, 0], np.int32),
+              "ax12": np.array([1, 2], np.int32)}
+    path = write_model(tmp_path, {"x": x}, consts, nodes, ["g", "p", "tr", "lr", "mean", "eq"])
+    g, p, tr, lr, mean, eq = run(path, {"x": x})
+    np.testing.assert_array_equal(g, x[:, [2, 0, 2]])
+    np.testing.assert_array_equal(p, np.pad(x, ((0, 0), (1, 0), (0, 2)), constant_values=-7))
+    np.testing.assert_array_equal(tr, x.transpose(2, 0, 1))
+    np.testing.assert_allclose(lr, np.where(x > 0, x, 0.1 * x), rtol=1e-6)
+    np.testing.assert_allclose(mean, x.mean(axis=(1, 2), keepdims=True), rtol=1e-5)
+    assert eq.all()
+
+
 # (begin, end, strides, masks (begin, end, ellipsis, new_axis, shrink), numpy index)
 SLICES = [
     ([1], [3], [1], (0, 0, 0, 0, 0), np.s_[1:3]),
@@ -529,6 +607,26 @@ def test_input_shapes_make_a_conv_graph_resolution_free(tmp_path: Path) -> None:
         convert_tfjs(path, input_shapes={"image": [1, None, None, 3]})
     with pytest.raises(PosekitError, match="rank 3"):
         convert_tfjs(path, input_shapes={"x": [None, None, 3]})
+
+
+def test_cut_a_graph_into_two_parts(tmp_path: Path) -> None:
+    """cut_inputs / cut_outputs convert part of a graph: x -> a = x * 2 -> b = relu(a) -> y = b + 1.
+    The first part ends at b (batch dim free), the second starts at b; chained they give y."""
+    x = RNG.normal(size=(1, 4)).astype(np.float32)
+    nodes = [("a", "Mul", ["x", "two"], {}), ("b", "Relu", ["a"], {}), ("y", "AddV2", ["b", "one"], {})]
+    path = write_model(tmp_path, {"x": x}, {"two": np.float32(2), "one": np.float32(1)}, nodes, ["y"])
+    first = convert_tfjs(path, cut_inputs={"a": [None, 4]}, cut_outputs=["b"])
+    second = convert_tfjs(path, cut_inputs={"b": [None, 4]})
+    assert [i.name for i in first.graph.input] == ["a"] and [o.name for o in first.graph.output] == ["b"]
+    assert [i.name for i in second.graph.input] == ["b"]
+    batch = RNG.normal(size=(3, 4)).astype(np.float32)
+    run1 = ort.InferenceSession(first.SerializeToString(), providers=["CPUExecutionProvider"])
+    run2 = ort.InferenceSession(second.SerializeToString(), providers=["CPUExecutionProvider"])
+    (b_,) = run1.run(None, {"a": batch})
+    (y,) = run2.run(None, {"b": b_})
+    np.testing.assert_allclose(y, np.maximum(batch, 0) + 1)
+    with pytest.raises(PosekitError, match="no node named 'nope' to cut the graph at"):
+        convert_tfjs(path, cut_outputs=["nope"])
 
 
 def test_unknown_op_names_op_and_node(tmp_path: Path) -> None:

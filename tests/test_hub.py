@@ -133,6 +133,23 @@ def test_hand_filled_cache_is_verified(home):
         hub.is_complete()
 
 
+def test_verified_folder_missing_a_newly_pinned_file_is_incomplete(home):
+    """A package extracted by an older posekit (marker written) that lacks a file pinned since, such as
+    the detectors, must be fetched again rather than trusted."""
+    folder = hub.package_dir()
+    folder.mkdir(parents=True)
+    for name in hub.FILES:
+        if not name.startswith("nanodet"):
+            (folder / name).write_bytes(b"x")
+    (folder / "VERIFIED").write_text(hub.INTEGRITY + "\n" + "\n".join(n for n in hub.FILES
+                                                                      if not n.startswith("nanodet")) + "\n")
+    assert not hub.is_complete()
+    (folder / "nanodet.json").write_bytes(b"x")
+    (folder / "nanodet.bin").write_bytes(b"x")
+    with pytest.raises(PosekitError, match="sha256 mismatch for nanodet.bin, nanodet.json"):
+        hub.is_complete()  # files the marker does not list are hashed, not trusted
+
+
 def test_unknown_graph_lists_known(home):
     with pytest.raises(PosekitError, match="movenet-lightning"):
         hub.model_json("movenet-xl")
@@ -142,4 +159,4 @@ def test_unknown_graph_lists_known(home):
 def test_real_package_is_complete_and_verified(model_package):
     assert hub.verify_dir(model_package) == []
     assert sorted(p.name for p in model_package.glob("*.json")) == sorted(f"{g}.json" for g in hub.GRAPHS)
-    assert len(hub.GRAPHS) == 9
+    assert len(hub.GRAPHS) == 11  # 9 pose graphs + the centernet and nanodet detectors

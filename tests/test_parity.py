@@ -30,18 +30,24 @@ MODELS: dict[str, tuple[str, tuple[int, ...], tuple[float, float]]] = {
     "blazepose-lite": ("float32", (1, 256, 256, 3), (0.0, 1.0)),
     "blazepose-full": ("float32", (1, 256, 256, 3), (0.0, 1.0)),
     "blazepose-heavy": ("float32", (1, 256, 256, 3), (0.0, 1.0)),
+    "centernet": ("float32", (1, 512, 512, 3), (0.0, 255.0)),
+    "nanodet": ("float32", (1, 3, 416, 416), (0.0, 1.0)),  # NCHW
 }
 
 
 def make_input(model: str, kind: str) -> np.ndarray:
-    """The model's input: ``"photo"`` = skimage astronaut resized to fit, ``"random"`` = seeded uniform."""
+    """The model's input: ``"photo"`` = skimage astronaut resized to fit, ``"random"`` = seeded uniform.
+    A shape with 3 in dim 1 is NCHW (nanodet)."""
     dtype, shape, (lo, hi) = MODELS[model]
     if kind == "photo":
         from PIL import Image
         from skimage import data
 
-        image = Image.fromarray(data.astronaut()).resize((shape[2], shape[1]), Image.BILINEAR)
+        nchw = shape[1] == 3
+        h, w = shape[2:4] if nchw else shape[1:3]
+        image = Image.fromarray(data.astronaut()).resize((w, h), Image.BILINEAR)
         unit = np.asarray(image, np.float32)[None] / 255.0
+        unit = unit.transpose(0, 3, 1, 2) if nchw else unit
     else:
         unit = np.random.default_rng(sum(map(ord, model))).random(shape, dtype=np.float32)
     if dtype == "int32":

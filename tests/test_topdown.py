@@ -64,3 +64,51 @@ def test_cli_topdown_efficientpose_coco(model_package, pair, tmp_path):
     # MPII-16 -> COCO-17: no face joints, written as 0, 0, 0; the shoulders are there.
     assert len(results) == 2 and all(r["keypoints"][:15] == [0.0] * 15 for r in results)
     assert all(r["keypoints"][17] > 0 for r in results)
+
+
+@pytest.mark.network
+def test_no_person_falls_back_to_the_whole_image(model_package):
+    """A blank image: the detector finds nobody; the one-person model runs on the whole image and its pose
+    comes back with the image as its box and the model's own (low) pose score, even under min_score."""
+    from posekit.models.topdown import TopDown
+
+    blank = np.full((240, 320, 3), 128, np.uint8)
+    td = load_topdown("movenet-thunder", "nanodet", min_score=0.9)
+    poses = td.predict(blank)
+    found, used = td.last
+    assert len(found) == 0 and used
+    assert len(poses) == 1 and poses.boxes.tolist() == [[0, 0, 320, 240]]
+    assert poses.pose_scores[0] == pytest.approx(float(poses.scores[0].mean()), abs=1e-6)
+    assert poses.pose_scores[0] < 0.9
+    off = TopDown(td.detector, td.single, fallback=False)
+    assert len(off.predict(blank)) == 0 and off.last[1] is False
+
+
+@pytest.mark.network
+def test_cli_estimate_refuses_tta_on_a_multi_person_model(model_package, pair, tmp_path, capsys):
+    PILImage.fromarray(pair).save(tmp_path / "p.png")
+    code = main(["estimate", str(tmp_path / "p.png"), "--model", "movenet-multipose", "--tta", "flip",
+                 "--out", str(tmp_path / "o"), "--quiet"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code != 0 and len(err) == 1 and "--tta flip: movenet-multipose finds several people" in err[0]
+
+
+@pytest.mark.network
+def test_cli_eval_run_topdown_with_tta(model_package, shared_data, capsys):
+    coco = shared_data / "mmpose-tests" / "coco" / "test_coco.json"
+    assert main(["eval", "run", "--model", "movenet-thunder", "--dataset", f"coco:{coco}", "--mode",
+                 "topdown", "--detector", "nanodet", "--tta", "flip", "--json", "--quiet"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert (out["mode"], out["detector"], out["tta"], out["images"]) == ("topdown", "nanodet", "flip", 4)
+    assert out["images_without_pose"] == 0 and out["AP"] > 40
+
+
+@pytest.mark.network
+def test_cli_estimate_reports_what_the_detector_dropped(model_package, tmp_path, capsys):
+    """A blank image: nobody found, so one whole-image pose, and the one-line detector summary says so."""
+    PILImage.fromarray(np.full((240, 320, 3), 128, np.uint8)).save(tmp_path / "blank.png")
+    assert main(["estimate", str(tmp_path / "blank.png"), "--mode", "topdown", "--min-score", "0.9",
+                 "--out", str(tmp_path / "o"), "--no-render", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "1 image(s), 1 person(s)" in out
+    assert "0 box(es) under the minimum size dropped, 0 over the cap dropped; 1 image(s) with nobody" in out

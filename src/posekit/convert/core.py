@@ -32,27 +32,37 @@ InputShapes = dict[str, list[int | None]]
 
 
 def convert_tfjs(model_json: Path, out: Path | None = None,
-                 input_shapes: InputShapes | None = None) -> onnx.ModelProto:
+                 input_shapes: InputShapes | None = None, cut_inputs: InputShapes | None = None,
+                 cut_outputs: list[str] | None = None) -> onnx.ModelProto:
     """Convert the TF.js graph model ``model_json`` to ONNX (opset 17, float32 weights).
 
     ``input_shapes`` maps a Placeholder name (``"input"``, ``"input:0"`` or the signature key) to a
     shape whose ``None`` entries stay dynamic, e.g. ``{"image": [1, None, None, 3]}`` lets a fully
-    convolutional model run at any resolution. The result passes ``onnx.checker``; with ``out`` it is
-    also written there atomically. Raises PosekitError for an unreadable model or an unsupported op.
+    convolutional model run at any resolution. A part of the graph: ``cut_inputs`` maps inner node names to
+    the shapes of float32 graph inputs that replace them (what feeds them is dropped), ``cut_outputs`` lists
+    the node names whose first outputs become the graph outputs (named after them) instead of the
+    signature's. The result passes ``onnx.checker``; with ``out`` it is also written there atomically.
+    Raises PosekitError for an unreadable model, an unknown node name or an unsupported op.
     """
     graph = load_tfjs(Path(model_json))
-    outputs = _signature_outputs(graph)
-    order = _topological(graph, [ref for _, ref, _ in outputs])
+    cut_inputs = cut_inputs or {}
+    for name in [*cut_inputs, *(cut_outputs or [])]:
+        if name not in graph.nodes:
+            raise PosekitError(f"{graph.path}: no node named {name!r} to cut the graph at")
+    outputs = ([(name, name, {}) for name in cut_outputs] if cut_outputs else _signature_outputs(graph))
+    order = _topological(graph, [ref for _, ref, _ in outputs], stop=set(cut_inputs))
     b = Builder(graph.weights)
-    placeholders = [n for n in order if n.op == "Placeholder"]
+    placeholders = [n for n in order if n.op == "Placeholder" or n.name in cut_inputs]
     for reserved in [n.name for n in placeholders] + [key for key, _, _ in outputs]:
         b.claim(reserved)
-    inputs = [_graph_input(graph, node, input_shapes) for node in placeholders]
+    inputs = [helper.make_tensor_value_info(n.name, onnx.TensorProto.FLOAT, [
+                  d if d is not None else f"{n.name}_d{i}" for i, d in enumerate(cut_inputs[n.name])])
+              if n.name in cut_inputs else _graph_input(graph, n, input_shapes) for n in placeholders]
     for node in placeholders:
         b.names[node.name] = node.name
     _check_shape_keys(graph, placeholders, input_shapes)
     for node in order:
-        if node.op in ("Const", "Placeholder"):
+        if node.op in ("Const", "Placeholder") or node.name in cut_inputs:
             continue  # Consts become initializers when first used
         handler = OPS.get(node.op)
         if handler is None:
@@ -62,7 +72,7 @@ def convert_tfjs(model_json: Path, out: Path | None = None,
     value_infos = []
     for key, ref, spec in outputs:
         b.nodes.append(helper.make_node("Identity", [b.tensor(ref)], [key], name=f"output:{key}"))
-        value_infos.append(_value_info(key, spec, keep_shape=input_shapes is None))
+        value_infos.append(_value_info(key, spec, keep_shape=input_shapes is None and not cut_inputs))
     onnx_graph = helper.make_graph(b.nodes, graph.path.stem, inputs, value_infos,
                                    initializer=list(b.initializers.values()))
     model = helper.make_model(onnx_graph, producer_name="posekit.convert",
@@ -107,8 +117,10 @@ def _signature_outputs(graph: TfjsGraph) -> list[tuple[str, str, dict]]:
     return [(n.name, n.name, {}) for n in sinks]
 
 
-def _topological(graph: TfjsGraph, refs: list[str]) -> list[Node]:
-    """Nodes needed by ``refs``, every node after its inputs (iterative DFS, no recursion limit)."""
+def _topological(graph: TfjsGraph, refs: list[str], stop: set[str] | None = None) -> list[Node]:
+    """Nodes needed by ``refs``, every node after its inputs (iterative DFS, no recursion limit); the
+    inputs of ``stop`` nodes are not followed."""
+    stop = stop or set()
     order: list[Node] = []
     state: dict[str, int] = {}  # 1 = on stack, 2 = done
     for root in refs:
@@ -127,7 +139,8 @@ def _topological(graph: TfjsGraph, refs: list[str]) -> list[Node]:
                 raise PosekitError(f"{graph.path}: the graph has a cycle through {name} (control flow?)")
             state[name] = 1
             stack.append((name, True))
-            stack.extend((ref.split(":")[0], False) for ref in reversed(graph.nodes[name].inputs))
+            if name not in stop:
+                stack.extend((ref.split(":")[0], False) for ref in reversed(graph.nodes[name].inputs))
     return order
 
 

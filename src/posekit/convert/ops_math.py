@@ -102,6 +102,16 @@ def floor_div(b: Builder, node: Node) -> list[str]:
                  name=node.name)]
 
 
+def floor_mod(b: Builder, node: Node) -> list[str]:
+    """FloorMod: the remainder takes the divisor's sign (Python's %). ONNX integer Mod with fmod=0 is
+    exactly that; for floats ONNX needs fmod=1 (C fmod), so compute ``x - floor(x / y) * y``."""
+    x, y = b.tensor(node.inputs[0]), b.tensor(node.inputs[1])
+    if np.dtype(_np_type(node)).kind in "iu":
+        return [b.op("Mod", [x, y], name=node.name, fmod=0)]
+    q = b.op("Floor", [b.op("Div", [x, y])])
+    return [b.op("Sub", [x, b.op("Mul", [q, y])], name=node.name)]
+
+
 def add_n(b: Builder, node: Node) -> list[str]:
     terms = [b.tensor(i) for i in node.inputs]
     if np.dtype(_np_type(node)).kind == "f":
@@ -179,6 +189,7 @@ OPS: dict[str, Callable[[Builder, Node], list[str]]] = {
     "Square": square,
     "SquaredDifference": squared_difference,
     "FloorDiv": floor_div,
+    "FloorMod": floor_mod,
     "AddN": add_n,
     "Cast": cast,
     "Select": select,

@@ -1,5 +1,5 @@
-"""Shape and data-movement ops: Shape, Size, Reshape, (Un)Squeeze, Pack/Unpack, Concat, Split, Tile,
-Fill, Range, Pad, GatherNd, Transpose.
+"""Shape and data-movement ops: Shape, Size, Reshape, (Un)Squeeze, Pack/Unpack, Concat, Split, SplitV,
+Tile, Fill, Range, Pad, GatherNd, GatherV2, SparseToDense, Transpose.
 
 TF uses int32 for shapes and indices; ONNX wants int64 there, so inputs go through ``Builder.int64``
 and ONNX int64 results (Shape, Size) are cast back to the TF ``out_type``.
@@ -82,6 +82,45 @@ def split(b: Builder, node: Node) -> list[str]:
     return b.op("Split", [x], n_out=num, name=node.name, axis=axis)
 
 
+def split_v(b: Builder, node: Node) -> list[str]:
+    """SplitV(value, size_splits, split_dim): parts of the given sizes, one of which may be -1 (the rest).
+
+    Emitted as one Slice per part. Parts after a -1 are addressed from the end of the axis, so the axis
+    length need not be known when converting."""
+    sizes, axis = b.value(node.inputs[1]), _const_axis(b, node, node.inputs[2])
+    if sizes is None:
+        raise PosekitError(f"node {node.name} (SplitV): size_splits must be constant")
+    sizes = [int(v) for v in sizes.reshape(-1)]
+    if sizes.count(-1) > 1:
+        raise PosekitError(f"node {node.name} (SplitV): more than one size is -1 ({sizes})")
+    rest = sizes.index(-1) if -1 in sizes else len(sizes)
+    end = np.iinfo(np.int64).max
+    bounds = []
+    for k in range(len(sizes)):
+        after = sum(sizes[k + 1:])
+        start = sum(sizes[:k]) if k <= rest else -(after + sizes[k])
+        stop = start + sizes[k] if k < rest else (-after if after else end)
+        bounds.append((start, stop))
+    x = b.tensor(node.inputs[0])
+    axes = b.ints([axis], "axes")
+    return [b.op("Slice", [x, b.ints([lo], "starts"), b.ints([hi], "ends"), axes],
+                 name=f"{node.name}:{k}" if k else node.name)
+            for k, (lo, hi) in enumerate(bounds)]
+
+
+def sparse_to_dense(b: Builder, node: Node) -> list[str]:
+    """SparseToDense(indices, output_shape, values, default): ``default`` broadcast to ``output_shape``,
+    then ``values`` scattered at ``indices`` (a scalar, (n,) or (n, rank); values scalar or (n,))."""
+    indices, shape_ref, values, default = node.inputs[:4]
+    dense = b.op("Expand", [b.tensor(default), b.int64(shape_ref)])
+    # indices -> (n, rank): a scalar or a vector addresses the first (only) axis of a 1-D output.
+    rank = b.op("Reshape", [b.op("Size", [b.int64(shape_ref)]), b.ints([1], "one_i64")])
+    idx = b.op("Reshape", [b.int64(indices), b.op("Concat", [b.ints([-1], "minus_one"), rank], axis=0)])
+    n = b.op("Slice", [b.op("Shape", [idx]), b.ints([0], "zero_i64"), b.ints([1], "one_i64")])
+    vals = b.op("Expand", [b.op("Reshape", [b.tensor(values), b.ints([-1], "minus_one")]), n])
+    return [b.op("ScatterND", [dense, idx, vals], name=node.name)]
+
+
 def tile(b: Builder, node: Node) -> list[str]:
     return [b.op("Tile", [b.tensor(node.inputs[0]), b.int64(node.inputs[1])], name=node.name)]
 
@@ -142,6 +181,7 @@ OPS: dict[str, Callable[[Builder, Node], list[str]]] = {
     "Unpack": unpack,
     "ConcatV2": concat,
     "Split": split,
+    "SplitV": split_v,
     "Tile": tile,
     "Fill": fill,
     "Range": range_,
@@ -150,5 +190,6 @@ OPS: dict[str, Callable[[Builder, Node], list[str]]] = {
     "MirrorPad": pad,
     "GatherNd": gather_nd,
     "GatherV2": gather_v2,
+    "SparseToDense": sparse_to_dense,
     "Transpose": transpose,
 }

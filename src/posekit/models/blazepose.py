@@ -312,16 +312,16 @@ def landmark_graph(graph: str, segmentation: bool = False) -> Path:
     path = cached_onnx(graph)
     if segmentation:
         return path
-    pruned = path.with_name(f"{path.stem}-noseg.onnx")
-    if not pruned.is_file():
+    from posekit.convert.cache import cached_file
+
+    def build() -> bytes:
         import onnx
         import onnx.utils
-
-        from posekit.atomic import write_atomic
 
         model = onnx.load(str(path))
         outputs = [o.name for o in model.graph.output if o.name != "activation_segmentation"]
         cut = onnx.utils.Extractor(model).extract_model([i.name for i in model.graph.input], outputs)
         cut.metadata_props.extend(model.metadata_props)
-        write_atomic(pruned, cut.SerializeToString())
-    return pruned
+        return cut.SerializeToString()
+
+    return cached_file(path.with_name(f"{path.stem}-noseg.onnx"), build, what=path.name)
