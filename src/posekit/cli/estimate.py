@@ -67,7 +67,7 @@ def load_pipeline(args: argparse.Namespace, threads: int | None = None):
 
             raise PosekitError(f"--tta {tta}: {model.spec.name} finds several people; use --mode topdown "
                                "or a one-person model (movenet-thunder, efficientpose)")
-        return CropModel(model, tta=tta, **score)
+        return CropModel(model, tta=tta, min_score=getattr(model, "min_score", 0.0))
     return model
 
 
