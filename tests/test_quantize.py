@@ -129,6 +129,6 @@ def test_video_and_service_take_int8(tmp_path: Path, capsys: pytest.CaptureFixtu
     pool = ModelPool(["movenet-lightning"], threads=1, precision="int8")
     try:
         assert "-int8-" in Path(pool.get("movenet-lightning").runner.path).name
-        assert "-int8-" in Path(pool.get("movenet-lightning", "topdown").single.runner.path).name
+        assert "-int8-" in Path(pool.get("movenet-lightning", "topdown").single.model.runner.path).name
     finally:
         pool.close()
