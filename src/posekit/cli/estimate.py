@@ -20,7 +20,25 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_model_options(p)
     add_precision_options(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_engine_options(p)
     p.set_defaults(func=run)
+
+
+def add_engine_options(p: argparse.ArgumentParser) -> None:
+    """--engine local|ray and the Ray engine's flags."""
+    g = p.add_argument_group("engine (ray: Ray Data on a cluster; pip install 'posekit[ray]')")
+    g.add_argument("--engine", choices=("local", "ray"), default="local",
+                   help="local: this process; ray: Ray Data actors, sharded and resumable (default: local)")
+    g.add_argument("--ray-address", default=None, metavar="ADDR",
+                   help="ray: auto (a running cluster) or ray://HOST:PORT (default: start a local runtime)")
+    g.add_argument("--actors", type=int, default=None,
+                   help="ray: model actors (default: the cluster's CPUs // --cpus-per-actor)")
+    g.add_argument("--cpus-per-actor", type=int, default=1,
+                   help="ray: CPUs per actor = its onnxruntime threads (default: 1)")
+    g.add_argument("--shard-size", type=int, default=1000,
+                   help="ray: images per result shard (shards/shard-N.jsonl; a rerun skips finished ones)")
+    g.add_argument("--decode-in", choices=("read", "actor"), default="read",
+                   help="ray: read: Ray Data read tasks decode and send arrays (default); actor: send paths")
 
 
 def add_topdown_options(p: argparse.ArgumentParser, whole: str) -> None:
@@ -96,6 +114,8 @@ def run(args: argparse.Namespace) -> int:
     paths = find_images(args.inputs)
     if not paths:
         raise PosekitError(f"no images found in {' '.join(args.inputs)}; pass image files or folders")
+    if getattr(args, "engine", "local") == "ray":
+        return run_ray(args, paths)
     model = load_pipeline(args)
     out = Path(args.out)
     result = estimate_batch(model, paths, out, fmt=args.format, render=not args.no_render,
@@ -108,5 +128,28 @@ def run(args: argparse.Namespace) -> int:
         print(f"posekit: error: {message}", file=sys.stderr)
     if result.failed:
         print(f"posekit: {len(result.failed)} of {len(paths)} file(s) failed", file=sys.stderr)
+        return 1
+    return 0
+
+
+def run_ray(args: argparse.Namespace, paths: list) -> int:
+    """`--engine ray`: the same outputs through `posekit.ray_engine.estimate_ray`."""
+    from posekit.ray_engine import OPTION_DEFAULTS, estimate_ray, require_ray
+
+    require_ray()
+    options = {name: getattr(args, name) for name in OPTION_DEFAULTS
+               if getattr(args, name, None) != OPTION_DEFAULTS[name]}
+    result = estimate_ray(paths, args.out, options, fmt=args.format, render=not args.no_render,
+                          address=args.ray_address, actors=args.actors, cpus_per_actor=args.cpus_per_actor,
+                          shard_size=args.shard_size, decode=args.decode_in, progress=not args.quiet)
+    ok = result.images - len(result.failed)
+    rate = f", {result.processed / result.seconds:.1f} img/s" if result.seconds else ""
+    print(f"{ok} image(s), {result.people} person(s) -> {args.out}/ ({result.processed} run now, "
+          f"{result.skipped_shards} of {result.shards} shard(s) already done{rate})")
+    for _path, message in result.failed[:10]:
+        print(f"posekit: error: {message}", file=sys.stderr)
+    if result.failed:
+        print(f"posekit: {len(result.failed)} of {result.images} file(s) failed (listed in "
+              f"{args.out}/shards/)", file=sys.stderr)
         return 1
     return 0
