@@ -37,8 +37,9 @@ def add_engine_options(p: argparse.ArgumentParser) -> None:
                    help="ray: CPUs per actor = its onnxruntime threads (default: 1)")
     g.add_argument("--shard-size", type=int, default=1000,
                    help="ray: images per result shard (shards/shard-N.jsonl; a rerun skips finished ones)")
-    g.add_argument("--decode-in", choices=("read", "actor"), default="read",
-                   help="ray: read: Ray Data read tasks decode and send arrays (default); actor: send paths")
+    g.add_argument("--decode-in", choices=("actor", "read"), default="actor",
+                   help="ray: actor: send paths, the actor decodes (default; faster, see "
+                        "benchmarks/bench_ray.py); read: Ray Data read tasks decode and send arrays")
 
 
 def add_topdown_options(p: argparse.ArgumentParser, whole: str) -> None:
