@@ -19,7 +19,13 @@ from PIL import Image as PILImage  # noqa: E402
 from posekit.cli.estimate import load_pipeline  # noqa: E402
 from posekit.errors import PosekitError  # noqa: E402
 from posekit.estimate import estimate_batch  # noqa: E402
-from posekit.ray_engine import OPTION_DEFAULTS, PoseEstimator, estimate_ray, require_ray  # noqa: E402
+from posekit.ray_engine import (  # noqa: E402
+    OPTION_DEFAULTS,
+    PoseEstimator,
+    estimate_ray,
+    find_inputs,
+    require_ray,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -114,6 +120,22 @@ def test_cli_coco_matches_local_engine(ray_runtime, images, tmp_path, capsys):
     assert [r["image_id"] for r in got] == [r["image_id"] for r in want]
     for g, w in zip(got, want, strict=True):
         np.testing.assert_allclose(g["keypoints"], w["keypoints"], atol=1e-4, rtol=0)
+
+
+def test_uris_that_pyarrow_reads(ray_runtime, images, tmp_path):
+    """Inputs as URIs (file:// here; s3://, gs://, hdfs:// take the same pyarrow path): listed and read
+    through pyarrow's filesystems, the same poses as the local engine; an unreadable URI is recorded."""
+    folder = images[0].parent
+    uris = find_inputs([f"file://{folder}", f"file://{folder}/missing.jpg"])
+    assert uris == [f"file://{p}" for p in images] + [f"file://{folder}/missing.jpg"]
+    local_results(images, tmp_path / "local", {"model": "movenet-multipose"})
+    result = estimate_ray(uris, tmp_path / "ray", {"model": "movenet-multipose"}, render=False,
+                          shard_size=4, progress=False)
+    assert sorted(Path(p).name for p, _ in result.failed) == ["e_bad.jpg", "missing.jpg"]
+    assert "missing.jpg: cannot read" in dict(result.failed)[uris[-1]]
+    for path in images[:-1]:
+        assert_same_poses(json.loads((tmp_path / "ray" / f"{path.stem}.json").read_text()),
+                          json.loads((tmp_path / "local" / f"{path.stem}.json").read_text()))
 
 
 def test_killed_actor_loses_and_duplicates_nothing(ray_runtime, images, tmp_path):

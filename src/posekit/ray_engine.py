@@ -65,6 +65,53 @@ def _assigned_cpus() -> int | None:
     return max(1, int(cpus)) if cpus else None
 
 
+def is_uri(path: str) -> bool:
+    return "://" in str(path)
+
+
+def find_inputs(inputs: list[str]) -> list[str]:
+    """`find_images` for local paths; for URIs (s3://, gs://, hdfs://, file://: what pyarrow's filesystems
+    read, where the credentials exist) the file itself, or the images under a folder, sorted."""
+    from posekit.images import IMAGE_SUFFIXES, find_images
+
+    found: list[str] = []
+    for item in map(str, inputs):
+        if not is_uri(item):
+            found.extend(map(str, find_images([item])))
+            continue
+        import pyarrow.fs as pafs
+
+        scheme = item.split("://", 1)[0]
+        try:
+            fs, root = pafs.FileSystem.from_uri(item)
+            info = fs.get_file_info(root)
+            if info.type == pafs.FileType.Directory:
+                infos = fs.get_file_info(pafs.FileSelector(root, recursive=True))
+                names = sorted(i.path for i in infos if i.type == pafs.FileType.File
+                               and Path(i.path).suffix.lower() in IMAGE_SUFFIXES)
+                found.extend(f"{scheme}://{n}" for n in names)
+            else:
+                found.append(item)
+        except (OSError, ValueError) as err:
+            raise PosekitError(f"{item}: cannot list ({err}); check the URI and the credentials") from None
+    return found
+
+
+def read_uri(uri: str, min_side: int | None = None):
+    """`read_image` for a URI pyarrow's filesystems read; errors name the URI."""
+    import pyarrow.fs as pafs
+
+    from posekit.images import decode_image
+
+    try:
+        fs, path = pafs.FileSystem.from_uri(uri)
+        with fs.open_input_file(path) as f:
+            data = f.read()
+    except (OSError, ValueError) as err:
+        raise PosekitError(f"{uri}: cannot read ({err}); check the URI and the credentials") from None
+    return decode_image(data, min_side, label=uri)
+
+
 def decode_batch(batch: dict[str, np.ndarray], min_side: int | None) -> dict[str, np.ndarray]:
     """Ray Data read-side step: decode each ``path`` as the local engine does (``read_image`` at the model's
     size, or full resolution for overlays). Adds ``image`` ((H, W, 3) uint8 each; (0, 0, 3) for a bad
@@ -74,7 +121,7 @@ def decode_batch(batch: dict[str, np.ndarray], min_side: int | None) -> dict[str
     images, scales, errors = [], [], []
     for path in batch["path"]:
         try:
-            image = read_image(str(path), min_side)
+            image = read_uri(str(path), min_side) if is_uri(path) else read_image(str(path), min_side)
         except PosekitError as err:
             images.append(np.zeros((0, 0, 3), np.uint8))
             scales.append(1.0)
@@ -92,16 +139,18 @@ class PoseEstimator:
     """Poses for a Ray Data batch; give the class itself to ``map_batches``::
 
         ds.map_batches(PoseEstimator, fn_constructor_kwargs={"model": "movenet-thunder"},
-                       concurrency=4, num_cpus=2, batch_size=16, batch_format="numpy")
+                       compute=ray.data.ActorPoolStrategy(size=4), num_cpus=2, batch_size=16,
+                       batch_format="numpy")
 
-    Batch in: ``path`` (str), and where the read tasks decoded (``decode_batch``) ``image``, ``scale``,
-    ``error``. Batch out: ``path``, ``poses`` (PoseNet JSON text, original-image pixels, as the local engine
-    writes), ``people`` (int), ``error`` ('' or the bad file's one-line error: the batch goes on) and the
-    other input columns except ``image``. ``options`` are `posekit estimate`'s pipeline flags (model, mode,
-    min_score, precision, ...); ``threads`` defaults to the actor's CPUs. ``overlay_dir``: write each
-    image's overlay PNG there, named by the ``stem`` column (or the file stem); ``full_resolution``: decode
-    at full size (the local engine does so when it draws overlays, so poses match it exactly); ``coco``: add
-    a ``coco`` column (COCO keypoint results JSON text, image id from the file stem).
+    Batch in: ``path`` (str: a file, or a URI pyarrow's filesystems read), and where the read tasks decoded
+    (``decode_batch``) ``image``, ``scale``, ``error``. Batch out: ``path``, ``poses`` (PoseNet JSON text,
+    original-image pixels, as the local engine writes), ``people`` (int), ``error`` ('' or the bad file's
+    one-line error: the batch goes on) and the other input columns except ``image``. ``options`` are
+    `posekit estimate`'s pipeline flags (model, mode, min_score, precision, ...); ``threads`` defaults to
+    the actor's CPUs. ``overlay_dir``: write each image's overlay PNG there, named by the ``stem`` column (or
+    the file stem); ``full_resolution``: decode at full size (the local engine does so when it draws
+    overlays, so poses match it exactly); ``coco``: add a ``coco`` column (COCO keypoint results JSON text,
+    image id from the file stem).
     """
 
     def __init__(self, threads: int | None = None, overlay_dir: str | None = None,
@@ -118,6 +167,8 @@ class PoseEstimator:
         if "image" in batch:
             results = [self._predict_array(rgb, float(s), e)
                        for rgb, s, e in zip(batch["image"], batch["scale"], batch["error"], strict=True)]
+        elif any(is_uri(p) for p in paths):
+            results = [self._predict_uri(p) for p in paths]
         else:
             results = [(image, poses) for _, image, poses in
                        iter_predictions(self.model, [Path(p) for p in paths], self.full_resolution)]
@@ -148,6 +199,13 @@ class PoseEstimator:
         if self.coco:
             out["coco"] = np.asarray(coco, dtype=object)
         return out
+
+    def _predict_uri(self, uri: str):
+        try:
+            image = read_uri(uri, None if self.full_resolution else self.model.spec.input_size)
+        except PosekitError as err:
+            return err, None
+        return image, self.model.predict(image.rgb).scaled(image.scale)
 
     def _predict_array(self, rgb: np.ndarray, scale: float, error: str):
         from posekit.images import Image
@@ -209,7 +267,7 @@ def estimate_ray(paths: list[str | Path], out_dir: str | Path, options: dict[str
     atomically, when all of its images are back; ``manifest.json`` lists the finished shards. A rerun with the
     same inputs and options skips them. ``decode``: "actor" (default) sends paths and decodes in the actor,
     overlapped with inference as the local engine does; "read" decodes in Ray Data read tasks and sends arrays
-    (measured 2x slower on LSP Extended: decoding at the model's size costs ~0.6 ms, moving arrays more).
+    (measured slower on LSP Extended: decoding at the model's size costs under 1 ms, moving arrays more).
     ``address``: None starts a local Ray runtime (unless one is running), else "auto" or "ray://host:port".
     ``actors``: default the cluster's CPUs // ``cpus_per_actor``. ``estimator``: PoseEstimator or a subclass.
     """
@@ -264,9 +322,10 @@ def _run_shards(paths, stems, pending, names, out_dir, job, options, fmt, render
     expected = {s: min((s + 1) * shard_size, len(paths)) - s * shard_size for s in pending}
     ds = ray.data.from_items(rows, override_num_blocks=max(1, min(len(rows) // batch_size, 1000)))
     if decode == "read":
-        # num_cpus=0: decoding at the model's size is a small part of the work; the actors hold the CPUs.
+        # num_cpus=0: decoding at the model's size is a small part of the work and the actors hold the
+        # CPUs; the pool is capped (unbounded, Ray started 50+ worker processes on 2 cores).
         ds = ds.map_batches(decode_batch, fn_kwargs={"min_side": min_side}, batch_size=batch_size,
-                            batch_format="numpy", num_cpus=0)
+                            batch_format="numpy", num_cpus=0, compute=ray.data.TaskPoolStrategy(size=actors))
     kwargs = {**options, "threads": cpus_per_actor, "full_resolution": render, "coco": fmt == "coco",
               "overlay_dir": str(out_dir.resolve()) if render else None}
     ds = ds.map_batches(estimator, fn_constructor_kwargs=kwargs,

@@ -112,11 +112,11 @@ def run(args: argparse.Namespace) -> int:
     from posekit.estimate import estimate_batch
     from posekit.images import find_images
 
+    if getattr(args, "engine", "local") == "ray":
+        return run_ray(args)
     paths = find_images(args.inputs)
     if not paths:
         raise PosekitError(f"no images found in {' '.join(args.inputs)}; pass image files or folders")
-    if getattr(args, "engine", "local") == "ray":
-        return run_ray(args, paths)
     model = load_pipeline(args)
     out = Path(args.out)
     result = estimate_batch(model, paths, out, fmt=args.format, render=not args.no_render,
@@ -133,11 +133,16 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_ray(args: argparse.Namespace, paths: list) -> int:
-    """`--engine ray`: the same outputs through `posekit.ray_engine.estimate_ray`."""
-    from posekit.ray_engine import OPTION_DEFAULTS, estimate_ray, require_ray
+def run_ray(args: argparse.Namespace) -> int:
+    """`--engine ray`: the same outputs through `posekit.ray_engine.estimate_ray`; inputs may also be URIs
+    (s3://, gs://, hdfs://) that pyarrow's filesystems read."""
+    from posekit.errors import PosekitError
+    from posekit.ray_engine import OPTION_DEFAULTS, estimate_ray, find_inputs, require_ray
 
     require_ray()
+    paths = find_inputs(args.inputs)
+    if not paths:
+        raise PosekitError(f"no images found in {' '.join(args.inputs)}; pass image files, folders or URIs")
     options = {name: getattr(args, name) for name in OPTION_DEFAULTS
                if getattr(args, name, None) != OPTION_DEFAULTS[name]}
     result = estimate_ray(paths, args.out, options, fmt=args.format, render=not args.no_render,
