@@ -219,7 +219,7 @@ def test_pose_estimator_in_a_users_pipeline(ray_runtime, images):
         assert_same_poses(json.loads(row["poses"]), poses.to_posenet())
 
 
-def test_unknown_option_and_missing_ray(monkeypatch, tmp_path, images):
+def test_unknown_option_and_missing_ray(monkeypatch, tmp_path, images, capsys):
     with pytest.raises(PosekitError, match="unknown option"):
         PoseEstimator(modell="movenet-thunder")
     with pytest.raises(PosekitError, match="movenet-nope"):
@@ -227,6 +227,12 @@ def test_unknown_option_and_missing_ray(monkeypatch, tmp_path, images):
     monkeypatch.setitem(sys.modules, "ray", None)  # as if Ray were not installed
     with pytest.raises(PosekitError, match=r"pip install 'posekit\[ray\]'"):
         require_ray()
+    from posekit.cli import main
+
+    assert main(["estimate", str(images[0]), "--engine", "ray", "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == ("posekit: error: --engine ray needs Ray, which is not installed; install it: "
+                           "pip install 'posekit[ray]'")
 
 
 def test_two_node_cluster(ray_runtime, images, tmp_path):

@@ -14,7 +14,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--format", choices=("posenet", "coco"), default="posenet",
                    help="posenet: one JSON per image; coco: one results.json for pycocotools")
     p.add_argument("--min-score", type=float, default=0.25, help="drop people whose pose score is lower")
-    p.add_argument("--threads", type=int, default=None, help="onnxruntime threads (default: all cores)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="onnxruntime threads (default: all cores; --engine ray: --cpus-per-actor)")
     p.add_argument("--no-render", action="store_true", help="do not write overlay PNGs")
     add_topdown_options(p, "whole: the model runs once on the whole image")
     add_model_options(p)
