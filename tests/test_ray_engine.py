@@ -253,10 +253,10 @@ def test_two_node_cluster(ray_runtime, images, tmp_path):
             (nodes / ray.get_runtime_context().get_node_id()).touch()
 
     try:
-        ray.init(address=cluster.address, log_to_driver=False)
         result = estimate_ray(images, tmp_path / "ray", {"model": "movenet-thunder"}, render=False,
-                              shard_size=2, batch_size=1, actors=2, cpus_per_actor=1, progress=False,
-                              estimator=RecordsNode)
+                              address=cluster.address, shard_size=2, batch_size=1, actors=2, cpus_per_actor=1,
+                              progress=False, estimator=RecordsNode)  # the engine connects (--ray-address)
+        assert ray.cluster_resources()["CPU"] == 2 and len(ray.nodes()) == 2
         assert len(list(nodes.iterdir())) == 2  # one actor on each node
         assert result.processed == 5
         local_results(images, tmp_path / "local", {"model": "movenet-thunder"})
