@@ -166,6 +166,16 @@ def test_killed_actor_loses_and_duplicates_nothing(ray_runtime, images, tmp_path
         assert_same_poses(got, json.loads((tmp_path / "clean" / f"{path.stem}.json").read_text()))
 
 
+def test_the_same_file_twice_gives_two_results(ray_runtime, images, tmp_path):
+    result = estimate_ray([images[0], images[0]], tmp_path, {"model": "movenet-thunder"}, render=False,
+                          progress=False)
+    assert result.processed == 2 and result.images == 2
+    lines = (tmp_path / "shards" / "shard-00000.jsonl").read_text().splitlines()
+    assert [json.loads(line)["path"] for line in lines] == [str(images[0])] * 2
+    stem = f"{images[0].parent.name}_a_portrait"  # the local engine's names for a repeated stem
+    assert sorted(p.name for p in result.written) == [f"{stem}.json", f"{stem}_1.json"]
+
+
 def test_resume_after_interrupted_job(ray_runtime, images, tmp_path):
     stop = images[3]
 
@@ -184,6 +194,8 @@ def test_resume_after_interrupted_job(ray_runtime, images, tmp_path):
                      estimator=Interrupted)
     done = sorted(p.name for p in (out / "shards").iterdir())
     assert "shard-00003.jsonl" not in done and not (out / f"{stop.stem}.json").exists()
+    with pytest.raises(PosekitError, match="another job"):  # the folder is claimed from the start
+        estimate_ray(images[:2], out, opts, render=False, shard_size=1, progress=False)
     # a half-written shard from a killed driver is a temporary file, never a shard
     (out / "shards" / ".shard-00004.jsonl.123.tmp").write_text('{"path": "half')
     result = estimate_ray(images, out, opts, render=False, shard_size=1, batch_size=1, progress=False)

@@ -287,6 +287,8 @@ def estimate_ray(paths: list[str | Path], out_dir: str | Path, options: dict[str
     job = {"inputs": len(paths), "inputs_sha256": _inputs_key(paths), "options": options, "format": fmt,
            "render": render, "shard_size": shard_size}
     _check_manifest(out_dir, job)
+    if not (out_dir / "manifest.json").is_file():  # claim the folder before any shard exists
+        _write_manifest(out_dir, job, [])
     shard_dir = out_dir / "shards"
     n_shards = -(-len(paths) // shard_size)
     names = [f"shard-{i:05d}.jsonl" for i in range(n_shards)]
@@ -317,7 +319,7 @@ def _run_shards(paths, stems, pending, names, out_dir, job, options, fmt, render
     ctx.enable_progress_bars = False  # ours below counts images
     if actors is None:
         actors = max(1, int(ray.cluster_resources().get("CPU", 1)) // cpus_per_actor)
-    rows = [{"path": paths[i], "stem": stems[i], "shard": s}
+    rows = [{"path": paths[i], "stem": stems[i], "shard": s, "index": i}
             for s in pending for i in range(s * shard_size, min((s + 1) * shard_size, len(paths)))]
     expected = {s: min((s + 1) * shard_size, len(paths)) - s * shard_size for s in pending}
     ds = ray.data.from_items(rows, override_num_blocks=max(1, min(len(rows) // batch_size, 1000)))
@@ -331,7 +333,7 @@ def _run_shards(paths, stems, pending, names, out_dir, job, options, fmt, render
     ds = ds.map_batches(estimator, fn_constructor_kwargs=kwargs,
                         compute=ray.data.ActorPoolStrategy(size=actors), num_cpus=cpus_per_actor,
                         batch_size=batch_size, batch_format="numpy")
-    got: dict[int, dict[str, dict]] = {s: {} for s in pending}
+    got: dict[int, dict[int, dict]] = {s: {} for s in pending}
     start = time.perf_counter()
     with tqdm(total=len(rows), desc="estimate (ray)", unit="img", disable=not progress, leave=False) as bar:
         for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
@@ -342,12 +344,13 @@ def _run_shards(paths, stems, pending, names, out_dir, job, options, fmt, render
                        "error": str(batch["error"][i])}
                 if fmt == "coco":
                     row["coco"] = json.loads(batch["coco"][i])
-                if row["path"] not in got[shard]:  # a retried batch can not count twice
-                    got[shard][row["path"]] = row
+                index = int(batch["index"][i])
+                if index not in got[shard]:  # a retried batch can not count twice
+                    got[shard][index] = row
                     bar.update(1)
                     result.processed += 1
                 if len(got[shard]) == expected[shard]:
-                    _write_shard(out_dir, names[shard], got.pop(shard), fmt, paths, shard, shard_size)
+                    _write_shard(out_dir, names[shard], got.pop(shard), fmt)
                     expected.pop(shard)
     result.seconds = time.perf_counter() - start
     if expected:
@@ -355,12 +358,11 @@ def _run_shards(paths, stems, pending, names, out_dir, job, options, fmt, render
                            f"{len(expected)} shard(s); run the same command again to finish them")
 
 
-def _write_shard(out_dir: Path, name: str, rows: dict[str, dict], fmt: str, paths: list[str], shard: int,
-                 shard_size: int) -> None:
+def _write_shard(out_dir: Path, name: str, rows: dict[int, dict], fmt: str) -> None:
     """The per-image JSONs first, then the shard file: a shard file on disk means its outputs are complete."""
     from posekit.formats import write_json
 
-    ordered = [rows[p] for p in paths[shard * shard_size:(shard + 1) * shard_size]]
+    ordered = [rows[i] for i in sorted(rows)]  # input order
     if fmt != "coco":
         for row in ordered:
             if not row["error"]:
