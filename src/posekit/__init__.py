@@ -43,11 +43,15 @@ def load_topdown(single: str = "movenet-thunder", detector: str | None = None, t
 
 def __getattr__(name: str):
     """Video names load lazily (PyAV and scipy only when used): ``posekit.read_video``,
-    ``posekit.PoseTracker``."""
+    ``posekit.PoseTracker``; and ``posekit.PoseEstimator`` (Ray Data's ``map_batches`` callable)."""
     if name == "read_video":
         from posekit.video.io import read_video
 
         return read_video
+    if name == "PoseEstimator":
+        from posekit.ray_engine import PoseEstimator
+
+        return PoseEstimator
     if name == "PoseTracker":
         from posekit.video.pose_tracker import PoseTracker
 
@@ -55,5 +59,5 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'posekit' has no attribute {name!r}")
 
 
-__all__ = ["PoseTracker", "Poses", "PosekitError", "SCHEMAS", "Schema", "list_models", "load_model",
-           "read_video", "__version__"]
+__all__ = ["PoseEstimator", "PoseTracker", "Poses", "PosekitError", "SCHEMAS", "Schema", "list_models",
+           "load_model", "read_video", "__version__"]

@@ -14,13 +14,33 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--format", choices=("posenet", "coco"), default="posenet",
                    help="posenet: one JSON per image; coco: one results.json for pycocotools")
     p.add_argument("--min-score", type=float, default=0.25, help="drop people whose pose score is lower")
-    p.add_argument("--threads", type=int, default=None, help="onnxruntime threads (default: all cores)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="onnxruntime threads (default: all cores; --engine ray: --cpus-per-actor)")
     p.add_argument("--no-render", action="store_true", help="do not write overlay PNGs")
     add_topdown_options(p, "whole: the model runs once on the whole image")
     add_model_options(p)
     add_precision_options(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_engine_options(p)
     p.set_defaults(func=run)
+
+
+def add_engine_options(p: argparse.ArgumentParser) -> None:
+    """--engine local|ray and the Ray engine's flags."""
+    g = p.add_argument_group("engine (ray: Ray Data on a cluster; pip install 'posekit[ray]')")
+    g.add_argument("--engine", choices=("local", "ray"), default="local",
+                   help="local: this process; ray: Ray Data actors, sharded and resumable (default: local)")
+    g.add_argument("--ray-address", default=None, metavar="ADDR",
+                   help="ray: auto (a running cluster) or ray://HOST:PORT (default: start a local runtime)")
+    g.add_argument("--actors", type=int, default=None,
+                   help="ray: model actors (default: the cluster's CPUs // --cpus-per-actor)")
+    g.add_argument("--cpus-per-actor", type=int, default=1,
+                   help="ray: CPUs per actor = its onnxruntime threads (default: 1)")
+    g.add_argument("--shard-size", type=int, default=1000,
+                   help="ray: images per result shard (shards/shard-N.jsonl; a rerun skips finished ones)")
+    g.add_argument("--decode-in", choices=("actor", "read"), default="actor",
+                   help="ray: actor: send paths, the actor decodes (default; faster, see "
+                        "benchmarks/bench_ray.py); read: Ray Data read tasks decode and send arrays")
 
 
 def add_topdown_options(p: argparse.ArgumentParser, whole: str, margin: bool = True) -> None:
@@ -113,6 +133,8 @@ def run(args: argparse.Namespace) -> int:
     from posekit.estimate import estimate_batch
     from posekit.images import find_images
 
+    if getattr(args, "engine", "local") == "ray":
+        return run_ray(args)
     paths = find_images(args.inputs)
     if not paths:
         raise PosekitError(f"no images found in {' '.join(args.inputs)}; pass image files or folders")
@@ -133,5 +155,33 @@ def run(args: argparse.Namespace) -> int:
         print(f"posekit: error: {message}", file=sys.stderr)
     if result.failed:
         print(f"posekit: {len(result.failed)} of {len(paths)} file(s) failed", file=sys.stderr)
+        return 1
+    return 0
+
+
+def run_ray(args: argparse.Namespace) -> int:
+    """`--engine ray`: the same outputs through `posekit.ray_engine.estimate_ray`; inputs may also be URIs
+    (s3://, gs://, hdfs://) that pyarrow's filesystems read."""
+    from posekit.errors import PosekitError
+    from posekit.ray_engine import OPTION_DEFAULTS, estimate_ray, find_inputs, require_ray
+
+    require_ray()
+    paths = find_inputs(args.inputs)
+    if not paths:
+        raise PosekitError(f"no images found in {' '.join(args.inputs)}; pass image files, folders or URIs")
+    options = {name: getattr(args, name) for name in OPTION_DEFAULTS
+               if getattr(args, name, None) != OPTION_DEFAULTS[name]}
+    result = estimate_ray(paths, args.out, options, fmt=args.format, render=not args.no_render,
+                          address=args.ray_address, actors=args.actors, cpus_per_actor=args.cpus_per_actor,
+                          shard_size=args.shard_size, decode=args.decode_in, progress=not args.quiet)
+    ok = result.images - len(result.failed)
+    rate = f", {result.processed / result.seconds:.1f} img/s" if result.seconds else ""
+    print(f"{ok} image(s), {result.people} person(s) -> {args.out}/ ({result.processed} run now, "
+          f"{result.skipped_shards} of {result.shards} shard(s) already done{rate})")
+    for _path, message in result.failed[:10]:
+        print(f"posekit: error: {message}", file=sys.stderr)
+    if result.failed:
+        print(f"posekit: {len(result.failed)} of {result.images} file(s) failed (listed in "
+              f"{args.out}/shards/)", file=sys.stderr)
         return 1
     return 0
