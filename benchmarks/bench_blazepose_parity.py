@@ -13,12 +13,11 @@ Prints one line per image and a JSON summary.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
+from bench_blazepose import _reference  # this folder is on sys.path when run as a script
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
@@ -34,12 +33,7 @@ def main() -> int:
     ap.add_argument("--no-fallback", action="store_true",
                     help="MediaPipe's pipeline only (no whole-image ROI)")
     args = ap.parse_args()
-    spec = importlib.util.spec_from_file_location(
-        "mediapipe_pose", ROOT / "tools" / "mediapipe-reference" / "mediapipe_pose.py")
-    ref_mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(ref_mod)
-    if ref_mod.mediapipe_python() is None:
-        sys.exit(ref_mod.MISSING)
+    ref_mod = _reference()
     paths = sorted((DATA / "media").glob("*.jpg"))
     paths += sorted((DATA / "coco-mini-train" / "train2017").glob("*.jpg"))[:args.coco]
     model = posekit.load_model("blazepose-full", fallback=not args.no_fallback)
