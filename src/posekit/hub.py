@@ -162,10 +162,11 @@ def _extract(tgz: Path, final: Path) -> None:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-def verify_dir(folder: Path) -> list[str]:
-    """Names of the files in ``folder`` that are missing or whose sha256 differs from the pinned one."""
-    return [name for name, digest in FILES.items()
-            if not (folder / name).is_file() or sha256_file(folder / name) != digest]
+def verify_dir(folder: Path, names=None) -> list[str]:
+    """Names of the files in ``folder`` (of ``names``, default every pinned file) that are missing or whose
+    sha256 differs from the pinned one."""
+    return [name for name in sorted(FILES if names is None else names)
+            if not (folder / name).is_file() or sha256_file(folder / name) != FILES[name]]
 
 
 def _marker(folder: Path) -> Path:
@@ -187,7 +188,7 @@ def is_complete() -> bool:
     unchecked = sorted(set(FILES) - vouched)
     if not unchecked:
         return True
-    bad = [name for name in unchecked if sha256_file(folder / name) != FILES[name]]
+    bad = verify_dir(folder, unchecked)
     if bad:
         raise PosekitError(
             f"{folder}: sha256 mismatch for {', '.join(bad)}; delete the folder and run `posekit models pull`"
@@ -237,8 +238,7 @@ def verify_source(name: str) -> None:
     """Check graph ``name``'s extracted files against their pinned sha256 (before each conversion: the
     VERIFIED marker only says the folder was whole once)."""
     folder = package_dir()
-    bad = [f for f in sorted(FILES) if f.rsplit(".", 1)[0] == name
-           and (not (folder / f).is_file() or sha256_file(folder / f) != FILES[f])]
+    bad = verify_dir(folder, [f for f in FILES if f.rsplit(".", 1)[0] == name])
     if bad:
         raise PosekitError(f"{folder / bad[0]}: sha256 differs from the pinned one for {PACKAGE}@{VERSION} "
                            f"(modified or damaged); delete {folder} and run `posekit models pull`")

@@ -99,6 +99,15 @@ def check_record(path: Path) -> str:
     return "ok"
 
 
+def file_digest(path: Path) -> str:
+    """sha256 of ``path``: from its record when the file matches it (no second read), else computed."""
+    if check_record(path) == "ok":
+        return record_path(path).read_text().split()[0]
+    from posekit.hub import sha256_file
+
+    return sha256_file(path)
+
+
 def _remember(path: Path) -> None:
     stat = path.stat()
     _verified[path] = (stat.st_size, stat.st_mtime_ns)
@@ -131,4 +140,3 @@ def shape_tag(input_shapes: InputShapes | None) -> str:
         dims = "x".join("N" if d is None or d < 0 else str(int(d)) for d in input_shapes[key])
         parts.append(f"{re.sub(r'[^A-Za-z0-9_]', '_', key)}-{dims}")
     return "-" + "-".join(parts)
-

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from posekit.convert.cache import cached_file
+from posekit.convert.cache import cached_file, file_digest
 from posekit.errors import PosekitError
 
 PRECISIONS = ("fp32", "int8")
@@ -142,11 +142,11 @@ def quantized_onnx(model, calibration: str | Path | None = None) -> Path:
     """The cached int8 file for a loaded single-session ``model`` (its ``runner``, ``preprocess`` and
     ``input_name``), quantizing on first use with ``calibration`` (a folder of photos; None: the default
     set)."""
-    from posekit.hub import cache_dir, sha256_file
+    from posekit.hub import cache_dir
 
     images = default_calibration() if calibration is None else folder_calibration(calibration)
     fp32 = Path(model.runner.path)
-    digest = hashlib.sha256(f"{sha256_file(fp32)} {calibration_hash(images)}".encode()).hexdigest()
+    digest = hashlib.sha256(f"{file_digest(fp32)} {calibration_hash(images)}".encode()).hexdigest()
     path = cache_dir() / "onnx" / f"{fp32.stem}-int8-q{QUANTIZER_VERSION}-{digest[:12]}.onnx"
 
     def build() -> bytes:
