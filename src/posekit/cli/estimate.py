@@ -70,13 +70,12 @@ def load_pipeline(args: argparse.Namespace, threads: int | None = None):
 
     threads = args.threads if threads is None else threads
     tta = getattr(args, "tta", "none") or "none"
+    score = {} if args.min_score is None else {"min_score": args.min_score}  # None: the model's own
     if args.mode == "topdown":
         from posekit.models.topdown import load_topdown
 
-        score = {} if args.min_score is None else {"min_score": args.min_score}
         return load_topdown(args.model or "movenet-thunder", args.detector, args.margin, threads,
                             tta=tta, **score, **precision_options(args), **model_options(args))
-    score = {} if args.min_score is None else {"min_score": args.min_score}  # None: the model's own
     model = load_model(args.model or DEFAULT_MODEL, threads=threads, **score, **precision_options(args),
                        **model_options(args))
     if tta != "none":
@@ -109,8 +108,9 @@ def add_precision_options(p: argparse.ArgumentParser) -> None:
     """--precision fp32|int8 and --calibration DIR."""
     g = p.add_argument_group("precision")
     g.add_argument("--precision", choices=("fp32", "int8"), default="fp32",
-                   help="int8: static int8 model (quantized once on first use, cached); about 1.5x faster "
-                        "on one core, within a point of fp32's accuracy (default: fp32)")
+                   help="int8: static int8 model (quantized once on first use, cached); 1.3-1.9x faster "
+                        "on one core, mostly within a point of fp32's accuracy (benchmarks/bench_int8.py; "
+                        "default: fp32)")
     g.add_argument("--calibration", default=None, metavar="DIR",
                    help="int8: calibrate on the photos of DIR (default: posekit's fixed set)")
 

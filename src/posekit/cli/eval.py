@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from posekit.cli.estimate import add_precision_options, precision_options
+from posekit.cli.estimate import add_precision_options, add_topdown_options, precision_options
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -77,8 +77,6 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--margin", type=float, default=0.25,
                    help="crop enlargement per side, with --gt-boxes; with --mode topdown, of each box")
     p.add_argument("--alpha", type=float, default=0.2, help="PCK threshold for LSP (fraction of torso size)")
-    from posekit.cli.estimate import add_topdown_options
-
     add_topdown_options(p, "whole: the model runs once on the whole image", margin=False)
     p.add_argument("--threads", type=int, default=None)
     add_precision_options(p)
