@@ -109,11 +109,12 @@ def _to_image(boxes: NDArray[np.floating], lb: Letterbox) -> NDArray[np.float32]
     return lb.to_image(np.asarray(boxes, np.float32).reshape(-1, 2, 2)).reshape(-1, 4)
 
 
-class CenterNet:
-    """preprocess -> session.run -> decode for the CenterNet graph (its own peak decoding inside)."""
+class GraphDetector:
+    """What the package's object-detector graphs share: the session (the graph named ``name``), the clean-up
+    settings, and ``detect = decode(infer(preprocess(rgb)))``; subclasses give preprocess, infer, decode."""
 
-    name = "centernet"
-    input_size = 512
+    name = ""
+    input_size = 0
 
     def __init__(self, runner, min_score: float = 0.2, iou: float = 0.5, max_boxes: int = MAX_BOXES,
                  min_size: float = MIN_SIZE) -> None:
@@ -121,11 +122,22 @@ class CenterNet:
         self.min_score, self.iou, self.max_boxes, self.min_size = min_score, iou, max_boxes, min_size
 
     @classmethod
-    def load(cls, threads: int | None = None, **options) -> CenterNet:
+    def load(cls, threads: int | None = None, **options):
         from posekit.convert import cached_onnx
         from posekit.models.runner import Runner
 
-        return cls(Runner(cached_onnx("centernet"), threads=threads), **options)
+        return cls(Runner(cached_onnx(cls.name), threads=threads), **options)
+
+    def detect(self, rgb: NDArray[np.uint8]) -> Detections:
+        tensor, lb = self.preprocess(rgb)
+        return self.decode(self.infer(tensor), lb, rgb.shape[1], rgb.shape[0])
+
+
+class CenterNet(GraphDetector):
+    """preprocess -> session.run -> decode for the CenterNet graph (its own peak decoding inside)."""
+
+    name = "centernet"
+    input_size = 512
 
     def preprocess(self, rgb: NDArray[np.uint8]) -> tuple[NDArray[np.float32], Letterbox]:
         boxed, lb = _boxed(rgb, self.input_size)
@@ -140,31 +152,14 @@ class CenterNet:
         return finish(_to_image(rows[person, :4], lb), rows[person, 4], width, height, self.min_score,
                       self.iou, self.max_boxes, self.min_size)
 
-    def detect(self, rgb: NDArray[np.uint8]) -> Detections:
-        tensor, lb = self.preprocess(rgb)
-        return self.decode(self.infer(tensor), lb, rgb.shape[1], rgb.shape[0])
 
-
-class NanoDet:
+class NanoDet(GraphDetector):
     """preprocess -> session.run -> GFL decode for the NanoDet graph."""
 
     name = "nanodet"
     input_size = 416
     strides = (8, 16, 32)
     reg_max = 10
-
-    def __init__(self, runner, min_score: float = 0.2, iou: float = 0.5, max_boxes: int = MAX_BOXES,
-                 min_size: float = MIN_SIZE) -> None:
-        self.runner = runner
-        self.min_score, self.iou, self.max_boxes, self.min_size = min_score, iou, max_boxes, min_size
-
-    @classmethod
-    def load(cls, threads: int | None = None, **options) -> NanoDet:
-        from posekit.convert import cached_onnx
-        from posekit.models.runner import Runner
-
-        return cls(Runner(cached_onnx("nanodet"), threads=threads), **options)
-
     mean_bgr = np.array([103.53, 116.28, 123.675], np.float32)
     std_bgr = np.array([57.375, 57.12, 58.395], np.float32)
 
@@ -204,10 +199,6 @@ class NanoDet:
             scores.append(person[keep])
         return finish(_to_image(np.concatenate(boxes), lb), np.concatenate(scores), width, height,
                       self.min_score, self.iou, self.max_boxes, self.min_size)
-
-    def detect(self, rgb: NDArray[np.uint8]) -> Detections:
-        tensor, lb = self.preprocess(rgb)
-        return self.decode(self.infer(tensor), lb, rgb.shape[1], rgb.shape[0])
 
 
 class PoseBoxes:
