@@ -213,6 +213,30 @@ def test_topdown_mode_equals_load_topdown(server, photo):
     assert [p["box"]["x1"] for p in r.json()["poses"]] == pytest.approx(expected.boxes[:, 0], abs=1e-3)
 
 
+def test_topdown_detector_and_tta_options_equal_the_library(server, photo):
+    """detector= and tta= give what load_topdown / CropModel give the same image (the CLI's options)."""
+    from posekit.models.topdown import load_topdown
+    from posekit.models.tta import CropModel
+
+    base, _ = server
+    png = photo["png"].read_bytes()
+    rgb = read_image(photo["png"], 192).rgb
+    r = httpx.post(f"{base}/v1/poses", params={"mode": "topdown", "detector": "centernet", "tta": "flip"},
+                   files={"file": ("a.png", png, "image/png")}, timeout=60)
+    assert r.status_code == 200, r.text
+    expected = load_topdown(MODEL, "centernet", min_score=0.25, tta="flip").predict(rgb)
+    assert len(expected) >= 1
+    np.testing.assert_allclose(posenet_xy(r.json()["poses"]), expected.xy, atol=1e-3)
+    # Flip TTA on the whole image of a one-person model; the result differs from the plain model's.
+    r = httpx.post(f"{base}/v1/poses", params={"tta": "flip"}, files={"file": ("a.png", png, "image/png")})
+    assert r.status_code == 200, r.text
+    flipped = CropModel(posekit.load_model(MODEL), tta="flip", min_score=0.25).predict(rgb)
+    np.testing.assert_allclose(posenet_xy(r.json()["poses"]), flipped.xy, atol=1e-3)
+    plain = httpx.post(f"{base}/v1/poses", files={"file": ("a.png", png, "image/png")}).json()["poses"]
+    plain = posenet_xy(plain)
+    assert np.abs(plain - flipped.xy).max() > 0.01
+
+
 def _bad_requests(png: bytes, jpg: bytes):
     files = {"file": ("a.png", png, "image/png")}
     return [
@@ -232,6 +256,12 @@ def _bad_requests(png: bytes, jpg: bytes):
         ("min_score text", {"files": files, "params": {"min_score": "abc"}}, 422, "min_score"),
         ("format", {"files": files, "params": {"format": "xml"}}, 422, "'posenet' or 'coco'"),
         ("mode", {"files": files, "params": {"mode": "sideways"}}, 422, "'whole' or 'topdown'"),
+        ("detector", {"files": files, "params": {"mode": "topdown", "detector": "yolo"}}, 422, "'nanodet'"),
+        ("detector, whole image", {"files": files, "params": {"detector": "nanodet"}}, 422,
+         "with mode=topdown only"),
+        ("tta", {"files": files, "params": {"tta": "rot"}}, 422, "'flip,rot'"),
+        ("tta, multi-person", {"files": files, "params": {"tta": "flip", "model": "movenet-multipose"}}, 422,
+         "use mode=topdown"),
         ("too large", {"content": b"\xff" * (LIMIT_MB * 2**20 + 1),
                        "headers": {"Content-Type": "image/jpeg"}}, 413, "limit of 1 MB"),
         ("broken multipart", {"content": b"--x\r\nnonsense",
@@ -401,6 +431,35 @@ def test_stream_tracks_the_same_person(server, photo, reference):
     for a in answers:
         assert set(a["timing"]) == {"decode_ms", "inference_ms", "total_ms"}
         assert a["timing"]["total_ms"] >= a["timing"]["inference_ms"] > 0
+
+
+def test_stream_topdown_follows_the_person_with_boxes(server, photo):
+    """mode=topdown on the stream: the detector's person on frame 1, then a crop that follows them: one
+    identity, a box on every answer, the first frame equal to /v1/poses?mode=topdown."""
+    base, _ = server
+    jpg = photo["jpg"].read_bytes()
+    first_http = httpx.post(f"{base}/v1/poses", params={"mode": "topdown"}, content=jpg,
+                            headers={"Content-Type": "image/jpeg"}, timeout=60).json()
+
+    async def run() -> list[dict]:
+        async with connect(ws_url(base, mode="topdown")) as ws:
+            answers = []
+            for _ in range(4):
+                await ws.send(jpg)
+                answers.append(json.loads(await asyncio.wait_for(ws.recv(), 60)))
+        return answers
+
+    answers = asyncio.run(run())
+    assert [len(a["poses"]) for a in answers] == [1] * 4, answers
+    assert len({a["poses"][0]["track_id"] for a in answers}) == 1
+    assert all("box" in a["poses"][0] for a in answers)
+    np.testing.assert_allclose(posenet_xy(answers[0]["poses"]), posenet_xy(first_http["poses"]), atol=1e-3)
+
+    async def refused() -> dict:
+        async with connect(ws_url(base, detector="nanodet")) as ws:
+            return json.loads(await asyncio.wait_for(ws.recv(), 10))
+
+    assert "with mode=topdown only" in asyncio.run(refused())["error"]
 
 
 def test_stream_burst_keeps_only_the_latest_frame(server, photo):

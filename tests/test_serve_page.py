@@ -284,6 +284,18 @@ def test_photo_mode_draws_poses_and_mirror_flips_them(page, photo_jpeg):
     assert abs(m_left_x - (width - 1 - left_x)) < 3 and abs(m_right_x - (width - 1 - right_x)) < 3
 
 
+def test_topdown_box_sends_the_photo_again_through_the_detector(page, photo_jpeg):
+    """Ticking Top-down re-sends the photo with mode=topdown: the answer's person has the detector's box
+    (the whole-image answer of a one-person model has none)."""
+    page.find_element(By.ID, "file").send_keys(str(photo_jpeg))
+    s = wait_stats(page, lambda s: s["photosAnswered"] == 1, "the photo's poses")
+    assert (s["photoPoses"], s["photoBoxes"]) == (1, 0), s
+    page.find_element(By.ID, "topdown").click()
+    s = wait_stats(page, lambda s: s["photosAnswered"] == 2, "the photo's top-down poses")
+    assert (s["photoPoses"], s["photoBoxes"]) == (1, 1), s
+    assert page.find_element(By.ID, "error").is_displayed() is False
+
+
 def test_a_file_that_is_not_an_image_is_reported(page, tmp_path):
     notes = tmp_path / "notes.txt"
     notes.write_text("not a photo")

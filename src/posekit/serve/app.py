@@ -28,12 +28,15 @@ from starlette.websockets import WebSocketDisconnect
 
 from posekit.errors import PosekitError
 from posekit.formats import coco_image_id, to_coco_results
+from posekit.models.detectors import DEFAULT_DETECTOR, DETECTORS
 from posekit.models.registry import list_models
 from posekit.serve.metrics import Metrics
 from posekit.serve.pool import ModelPool, UnknownModel
 from posekit.serve.upload import Estimate, estimate_upload
 
 log = logging.getLogger("posekit.serve")
+Detector = Literal[DETECTORS]  # type: ignore[valid-type]
+TTA = Literal["none", "flip", "flip,rot"]
 # Raw-body uploads: the image types the page and curl send (anything else is 415).
 RAW_TYPES = ("image/jpeg", "image/png", "image/webp", "application/octet-stream")
 UPLOAD_HINT = ("send the image as multipart field 'file' or as the raw body with Content-Type "
@@ -246,10 +249,13 @@ def create_app(models: list[str] | None = None, token: str | None = None, max_up
         min_score: Annotated[float, Query(ge=0.0, le=1.0, description="drop people scoring lower")] = 0.25,
         mode: Annotated[Literal["whole", "topdown"], Query(description="topdown: a detector's boxes, then "
                                                           "a one-person model on each")] = "whole",
+        detector: Annotated[Detector | None, Query(description="person detector of mode=topdown (default: "
+                                                               f"{DEFAULT_DETECTOR})")] = None,
+        tta: Annotated[TTA, Query(description="test-time augmentation of one-person crops")] = "none",
     ) -> JSONResponse:
         """Poses in one image, in original-image pixels."""
         t0 = time.perf_counter()
-        predictor = await pool.get_async(model, mode, min_score)
+        predictor = await pool.get_async(model, mode, min_score, detector, tta)
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if file is not None:
             data, name = await file.read(), file.filename or ""
@@ -271,8 +277,12 @@ def create_app(models: list[str] | None = None, token: str | None = None, max_up
         model: str | None = None,
         min_score: Annotated[float, Query(ge=0.0, le=1.0)] = 0.25,
         token: Annotated[str | None, Query(alias="token")] = None,
+        mode: Annotated[Literal["whole", "topdown"], Query()] = "whole",
+        detector: Annotated[Detector | None, Query()] = None,
+        tta: Annotated[TTA, Query()] = "none",
     ) -> None:
-        """Binary JPEG/PNG frames in, one JSON answer per processed frame out (poses with track_id)."""
+        """Binary JPEG/PNG frames in, one JSON answer per processed frame out (poses with track_id). With
+        mode=topdown the detector runs every few frames and each person's crop follows them between."""
         await websocket.accept()
         header = websocket.headers.get("authorization", "")
         given = header[7:] if header.lower().startswith("bearer ") else token
@@ -283,8 +293,8 @@ def create_app(models: list[str] | None = None, token: str | None = None, max_up
             if not same_origin(websocket):
                 raise HTTPException(403, f"pages from {websocket.headers['origin']} may not connect; start "
                                          "the server with --cors ORIGIN to allow them")
-            predictor = await pool.get_async(model, "whole", min_score)
-        except (HTTPException, UnknownModel) as err:
+            predictor = await pool.get_async(model, mode, min_score, detector, tta)
+        except (HTTPException, PosekitError) as err:
             await websocket.send_json({"error": str(getattr(err, "detail", err))})
             await websocket.close(1008)
             return

@@ -68,7 +68,7 @@
 
   const $ = (id) => document.getElementById(id);
   const ui = {
-    start: $("start"), file: $("file"), model: $("model"), mirror: $("mirror"),
+    start: $("start"), file: $("file"), model: $("model"), mirror: $("mirror"), topdown: $("topdown"),
     error: $("error"), status: $("status"), stage: $("stage"), video: $("video"), photo: $("photo"),
     overlay: $("overlay"), fps: $("fps"), latency: $("latency"), people: $("people"), serverMs: $("server-ms"),
   };
@@ -81,7 +81,7 @@
     mode: "idle", model: "", framesSent: 0, framesAnswered: 0, framesWithPeople: 0, framesWithTracks: 0,
     people: 0, trackIds: [], fps: 0, latencyMs: 0, serverMs: 0, latencyTotalMs: 0, serverTotalMs: 0,
     serverDropped: 0, errors: 0, lastError: "", reconnects: 0,
-    photosAnswered: 0, photoPoses: 0, photoModel: "", draws: 0, edgesDrawn: 0,
+    photosAnswered: 0, photoPoses: 0, photoModel: "", photoBoxes: 0, draws: 0, edgesDrawn: 0,
   };
   window.posekitStats = stats;
   window.posekitPalette = PALETTE;
@@ -172,7 +172,8 @@
     return body;
   }
 
-  ui.model.addEventListener("change", () => {
+  // The model or the mode changed: the camera reconnects with it, a photo is sent again.
+  function settingsChanged() {
     stats.model = ui.model.value;
     state.result = null;
     requestDraw();
@@ -182,7 +183,16 @@
     } else if (state.photoBlob) {
       postPhoto();
     }
-  });
+  }
+  ui.model.addEventListener("change", settingsChanged);
+  ui.topdown.addEventListener("change", settingsChanged);
+
+  // The query of both endpoints: model, top-down mode (the server's default detector), pose-score floor.
+  function setQuery(url) {
+    if (ui.model.value) url.searchParams.set("model", ui.model.value);
+    if (ui.topdown.checked) url.searchParams.set("mode", "topdown");
+    url.searchParams.set("min_score", String(minScore));
+  }
 
   // --- camera and stream ---------------------------------------------------------------------------------
   async function startCamera() {
@@ -253,8 +263,7 @@
     clearTimeout(state.reconnectTimer);
     const url = new URL("/v1/stream", location.href);
     url.protocol = location.protocol === "https:" ? "wss:" : "ws:";
-    if (ui.model.value) url.searchParams.set("model", ui.model.value);
-    url.searchParams.set("min_score", String(minScore));
+    setQuery(url);
     if (token) url.searchParams.set("token", token);
     const ws = new WebSocket(url);
     state.ws = ws;
@@ -465,9 +474,8 @@
   async function postPhoto() {
     const seq = ++state.photoSeq;
     const url = new URL("/v1/poses", location.href);
-    if (ui.model.value) url.searchParams.set("model", ui.model.value);
+    setQuery(url);
     url.searchParams.set("format", "posenet");
-    url.searchParams.set("min_score", String(minScore));
     setStatus(`Estimating poses with ${ui.model.value || "the default model"}…`);
     const t0 = performance.now();
     let body;
@@ -488,6 +496,7 @@
     stats.photosAnswered += 1;
     stats.photoPoses = body.poses.length;
     stats.photoModel = body.model;
+    stats.photoBoxes = body.poses.filter((p) => p.box).length;
     markLoaded(body.model);
     stats.people = body.poses.length;
     stats.latencyMs = performance.now() - t0;
