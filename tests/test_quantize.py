@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -77,6 +78,18 @@ def test_calibration_folder_gets_its_own_file(tmp_path: Path) -> None:
     default = posekit.load_model("movenet-lightning", threads=1, precision="int8")
     assert mine.runner.path != default.runner.path
     assert len(mine.predict(rgb)) == 1
+    # A second load finds the file by the photos' names, sizes and times without reading them: a photo
+    # overwritten with as many bytes of noise, its time put back, goes unnoticed; touching it rebuilds.
+    built = Path(mine.runner.path).stat().st_mtime_ns
+    a = folder / "a.jpg"
+    st = a.stat()
+    a.write_bytes(b"\0" * st.st_size)
+    os.utime(a, ns=(st.st_atime_ns, st.st_mtime_ns))
+    again = posekit.load_model("movenet-lightning", threads=1, precision="int8", calibration=folder)
+    assert again.runner.path == mine.runner.path and Path(again.runner.path).stat().st_mtime_ns == built
+    Image.fromarray(rgb).save(a)
+    changed = posekit.load_model("movenet-lightning", threads=1, precision="int8", calibration=folder)
+    assert changed.runner.path != mine.runner.path
 
 
 @pytest.mark.network

@@ -53,10 +53,8 @@ def default_calibration() -> list[NDArray[np.uint8]]:
     return out
 
 
-def folder_calibration(folder: str | Path, limit: int = 64) -> list[NDArray[np.uint8]]:
-    """Up to ``limit`` photos of ``folder`` (sorted by name, evenly spread) as RGB arrays."""
-    from posekit.images import read_image
-
+def calibration_files(folder: str | Path, limit: int = 64) -> list[Path]:
+    """Up to ``limit`` photos of ``folder`` (sorted by name, evenly spread)."""
     folder = Path(folder)
     if not folder.is_dir():
         raise PosekitError(f"--calibration {folder}: no such folder; give a folder of photos of people")
@@ -64,7 +62,17 @@ def folder_calibration(folder: str | Path, limit: int = 64) -> list[NDArray[np.u
     if not files:
         raise PosekitError(f"--calibration {folder}: no images (.jpg, .png, ...) in it")
     picks = [files[i] for i in np.linspace(0, len(files) - 1, min(limit, len(files))).round().astype(int)]
-    return [read_image(p).rgb for p in dict.fromkeys(picks)]
+    return list(dict.fromkeys(picks))
+
+
+def files_key(files: Sequence[Path]) -> str:
+    """What identifies a folder's calibration set without reading the photos: each file's name, size and
+    modification time (a changed photo changes them; the cache key then changes)."""
+    h = hashlib.sha256()
+    for path in files:
+        st = path.stat()
+        h.update(f"{path.name}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()
 
 
 def calibration_hash(images: Sequence[NDArray[np.uint8]]) -> str:
@@ -144,13 +152,21 @@ def quantized_onnx(model, calibration: str | Path | None = None) -> Path:
     set)."""
     from posekit.hub import cache_dir
 
-    images = default_calibration() if calibration is None else folder_calibration(calibration)
+    if calibration is None:
+        images = default_calibration()  # 16 small arrays: hashed as they are
+        key = calibration_hash(images)
+    else:  # a user's folder is read only when the int8 file is built (not on every load)
+        files = calibration_files(calibration)
+        key = f"files:{files_key(files)}"
     fp32 = Path(model.runner.path)
-    digest = hashlib.sha256(f"{file_digest(fp32)} {calibration_hash(images)}".encode()).hexdigest()
+    digest = hashlib.sha256(f"{file_digest(fp32)} {key}".encode()).hexdigest()
     path = cache_dir() / "onnx" / f"{fp32.stem}-int8-q{QUANTIZER_VERSION}-{digest[:12]}.onnx"
 
     def build() -> bytes:
-        feeds = [{model.input_name: model.preprocess(rgb)[0]} for rgb in images]
+        from posekit.images import read_image
+
+        photos = images if calibration is None else [read_image(p).rgb for p in files]
+        feeds = [{model.input_name: model.preprocess(rgb)[0]} for rgb in photos]
         return quantize_onnx(fp32, feeds)
 
     return cached_file(path, build, what=f"{fp32.name} and the calibration photos")
