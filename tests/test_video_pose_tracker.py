@@ -11,7 +11,7 @@ from posekit.models.topdown import load_topdown
 from posekit.skeletons import COCO17
 from posekit.types import Poses
 from posekit.video.matching import schema_sigmas
-from posekit.video.pose_tracker import PoseTracker, merge_same_people, square_boxes
+from posekit.video.pose_tracker import PoseTracker, crop_regions, merge_same_people, square_boxes
 
 pytestmark = pytest.mark.network
 
@@ -32,6 +32,27 @@ def test_square_boxes_and_merging_by_hand():
     twin = Poses(np.concatenate([xy, xy + 0.5, xy + 300]), np.ones((3, 17)), [0.5, 0.9, 0.4], COCO17)
     kept = merge_same_people(twin, schema_sigmas(COCO17), 0.3)
     assert kept.pose_scores.tolist() == pytest.approx([0.9, 0.4])
+
+
+def test_crop_region_keeps_the_body_size_when_only_the_arms_are_confident():
+    """MoveNet's crop region per axis: centred on the hips, 1.9 x the torso's reach, so a pose that holds
+    only the torso and arms (the legs hidden this frame) keeps a crop as tall as the body; no torso: the
+    keypoints' box; neither side under half the other."""
+    xy = np.zeros((2, 17, 2), np.float32)
+    joints = {"left_shoulder": (110, 100), "right_shoulder": (90, 100), "left_hip": (108, 140),
+              "right_hip": (92, 140), "left_wrist": (130, 70), "right_wrist": (70, 70)}
+    scores = np.zeros((2, 17), np.float32)
+    for name, point in joints.items():
+        xy[:, COCO17.index(name)] = point
+        scores[:, COCO17.index(name)] = 0.9
+    arms = [COCO17.index(n) for n in ("left_wrist", "right_wrist", "left_shoulder", "right_shoulder")]
+    scores[1] = 0.0
+    scores[1, arms] = 0.9  # no hip seen: the box around the four keypoints
+    rois = crop_regions(xy, scores, COCO17, threshold=0.3, margin=0.4)
+    # Hips' centre (100, 140); torso reach (10, 40), body reach (30, 70): half sides max(1.9 x torso,
+    # 1.2 x body) = (36, 84) after the margin, (25.7, 60) before it; the width raised to half the height.
+    np.testing.assert_allclose(rois[0], [70, 80, 130, 200], atol=1e-4)
+    np.testing.assert_allclose(rois[1], [70, 70, 130, 100], atol=1e-4)
 
 
 def test_poses_concat_keeps_order_and_boxes_only_when_all_have_them():

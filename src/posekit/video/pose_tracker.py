@@ -2,10 +2,12 @@
 
 - Multi-person models (MoveNet MultiPose, PoseNet) run on every whole frame.
 - One-person models and top-down pipelines follow each person: after a detection, the next frame's crop is
-  the square around this frame's keypoints of that person (as MediaPipe and MoveNet's demos do), so a frame
-  costs one crop per tracked person. The detector (a top-down pipeline's, or the whole image for a one-person
-  model) runs every ``detect_every`` frames and whenever a followed person is lost; people it finds that no
-  crop covers are added, and crops that land on the same person are merged (pose OKS above 0.5).
+  the region around this frame's keypoints of that person (TF.js MoveNet's crop region, ``crop_regions``:
+  centred on the hips, sized by the torso and the whole body), so a frame costs one crop per tracked
+  person. The detector (a top-down pipeline's, or the whole image for a one-person model) runs every
+  ``detect_every`` frames and sooner when followed people are lost (one of up to four, a quarter of a
+  crowd: ``LOST_FRACTION``); followed people that no detector box
+  covers keep their crop, and crops that land on the same person are merged (pose OKS above 0.5).
 - Models that track like MediaPipe (BlazePose's ``track``) follow their person with their own rotated ROI,
   the next one from this frame's landmarks, and run their detector only when the person is lost (pose
   score under the model's min_score); their ``smoothing`` (MediaPipe's landmark filter) is the default.
@@ -15,6 +17,7 @@
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,7 +26,7 @@ from numpy.typing import NDArray
 from posekit.errors import PosekitError
 from posekit.models.topdown import TopDown, poses_in_boxes
 from posekit.types import Poses
-from posekit.video.matching import box_iou, keypoint_boxes, keypoint_similarity
+from posekit.video.matching import assign, box_iou, keypoint_boxes, keypoint_similarity
 from posekit.video.smoothing import OneEuroParams
 from posekit.video.tracks import Tracker, TrackerParams
 
@@ -31,10 +34,19 @@ from posekit.video.tracks import Tracker, TrackerParams
 ROI_MARGIN = 0.4
 # Two poses this alike (OKS) from overlapping crops are one person.
 SAME_PERSON_OKS = 0.5
-# A followed person's crop next to a new detector box is kept only when it overlaps every box less.
+# A followed person's crop is kept next to the detector's boxes unless a box overlaps the person (their
+# keypoints' box) at least this much (one box per person).
 NEW_BOX_IOU = 0.3
 # Multi-person models: people scoring at least this (and under the model's min_score) may continue a track.
 LOW_SCORE = 0.1
+# The detector runs early (before detect_every) once this fraction of the people followed after its last run
+# are lost (at least one): with one to four people, the first loss; in a crowd, where someone is lost nearly
+# every frame, a quarter of them.
+LOST_FRACTION = 0.25
+# A torso keypoint scoring above this places the next crop (TF.js MoveNet's MIN_CROP_KEYPOINT_SCORE).
+TORSO_SCORE = 0.2
+# A followed crop's shorter side is at least this fraction of its longer side.
+MIN_ASPECT = 0.5
 
 
 @dataclass
@@ -52,6 +64,36 @@ def square_boxes(boxes: NDArray[np.floating]) -> NDArray[np.float32]:
     centre = (boxes[:, :2] + boxes[:, 2:]) / 2
     half = np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])[:, None] / 2
     return np.concatenate([centre - half, centre + half], axis=1)
+
+
+def crop_regions(xy: NDArray[np.floating], scores: NDArray[np.floating], schema, threshold: float,
+                 margin: float) -> NDArray[np.float32]:
+    """Next frame's boxes around people (x1, y1, x2, y2), before ``margin`` enlarges them.
+
+    TF.js MoveNet's crop region (tfjs-models ``determineCropRegion``) where the torso is seen (a shoulder
+    and a hip scoring above ``TORSO_SCORE``): centred on the hips, reaching max(1.9 x the torso's reach,
+    1.2 x the body's reach) from there, so a frame whose pose covers only part of the body (arms, a cut-off
+    edge) does not shrink the next crop onto that part. Per axis rather than MoveNet's square: in a crowd a
+    square around a standing person takes in the neighbours, and a one-person model then follows whoever
+    is most prominent (the detector's tall boxes do not). Elsewhere the box around the keypoints scoring
+    ``threshold``. Neither side is less than ``MIN_ASPECT`` of the other. xy: (N, K, 2) px; scores: (N, K).
+    """
+    xy, scores = np.asarray(xy, np.float32), np.asarray(scores, np.float32)
+    boxes = keypoint_boxes(xy, scores, threshold)
+    centre, half = (boxes[:, :2] + boxes[:, 2:]) / 2, (boxes[:, 2:] - boxes[:, :2]) / 2
+    names = ("left_hip", "right_hip", "left_shoulder", "right_shoulder")
+    if all(n in schema.keypoints for n in names):
+        hips, shoulders = [schema.index(n) for n in names[:2]], [schema.index(n) for n in names[2:]]
+        for n in range(len(xy)):
+            sc = scores[n]
+            if not ((sc[hips] > TORSO_SCORE).any() and (sc[shoulders] > TORSO_SCORE).any()):
+                continue
+            centre[n] = xy[n, hips].mean(axis=0)
+            torso = np.abs(xy[n, hips + shoulders] - centre[n]).max(axis=0)
+            body = np.abs(xy[n, sc > TORSO_SCORE] - centre[n]).max(axis=0)
+            half[n] = np.maximum(1.9 * torso, 1.2 * body) / (1 + margin)
+    half = np.maximum(half, MIN_ASPECT * half[:, ::-1])
+    return np.concatenate([centre - half, centre + half], axis=1).astype(np.float32)
 
 
 def merge_same_people(poses: Poses, sigmas: NDArray[np.float64], threshold: float) -> Poses:
@@ -99,9 +141,12 @@ class PoseTracker:
 
     def reset(self) -> None:
         self.tracker.reset()
-        self.rois = np.zeros((0, 4), np.float32)  # squares around the people followed, pixels
+        self.rois = np.zeros((0, 4), np.float32)  # next crops around the people followed, pixels
+        self.extents = np.zeros((0, 4), np.float32)  # their keypoints' boxes (what a detector box covers)
         self.lost = True
         self.due = True
+        self.missing = 0  # followed people lost since the detector last ran
+        self.detected = 0  # people followed after that run
         self.stats = TrackerStats()
         self.model_rois: tuple = ()  # the ROIs a model that tracks itself follows next (``model.track``)
 
@@ -135,12 +180,18 @@ class PoseTracker:
     def _next_rois(self, time: float) -> None:
         """Next frame's crops: around the raw keypoints of every track matched in this frame."""
         followed = [t for t in self.tracker.tracks if t.last_seen == time]
-        self.lost = not self.due and len(followed) < len(self.rois)
+        if self.due:
+            self.missing, self.detected = 0, len(followed)
+        else:
+            self.missing += max(len(self.rois) - len(followed), 0)
+        self.lost = self.missing >= max(1, math.ceil(LOST_FRACTION * self.detected))
         if not followed:
-            self.rois = np.zeros((0, 4), np.float32)
+            self.rois = self.extents = np.zeros((0, 4), np.float32)
             return
         xy, scores = np.stack([t.xy for t in followed]), np.stack([t.scores for t in followed])
-        self.rois = square_boxes(keypoint_boxes(xy, scores, self.tracker.params.keypoint_threshold))
+        threshold = self.tracker.params.keypoint_threshold
+        self.rois = crop_regions(xy, scores, self.schema, threshold, self.roi_margin)
+        self.extents = keypoint_boxes(xy, scores, threshold)
 
     @property
     def _single(self):
@@ -152,8 +203,10 @@ class PoseTracker:
         p = self.tracker.params
         return (poses.scores >= p.keypoint_threshold).sum(axis=1) >= p.min_keypoints
 
-    def _detect(self, rgb: NDArray[np.uint8], keep_rois: NDArray[np.float32]) -> Poses:
-        """Detector boxes (or the whole image) plus the followed crops no box covers."""
+    def _detect(self, rgb: NDArray[np.uint8], keep_rois: NDArray[np.float32],
+                extents: NDArray[np.float32]) -> Poses:
+        """Detector boxes (or the whole image) plus the followed crops whose person (``extents``, the
+        keypoints' box) no box covers."""
         self.stats.detector_runs += 1
         if isinstance(self.model, TopDown):
             boxes = self.model.boxes(rgb)
@@ -162,8 +215,10 @@ class PoseTracker:
         else:
             found = self.model.predict(rgb)
             boxes = np.array([[0, 0, rgb.shape[1], rgb.shape[0]]], np.float32)
-        extra = keep_rois[box_iou(keep_rois, boxes).max(axis=1, initial=0.0) < NEW_BOX_IOU] \
-            if len(boxes) else keep_rois
+        # A box covers one followed person at most (optimal assignment by IoU): where two people overlap and
+        # the detector gives one box, the other keeps their crop.
+        covered = [row for row, _ in assign(box_iou(extents, boxes), NEW_BOX_IOU)] if len(boxes) else []
+        extra = np.delete(keep_rois, covered, axis=0)
         return Poses.concat([found, self._crops(rgb, extra)])
 
     def _crops(self, rgb: NDArray[np.uint8], rois: NDArray[np.float32]) -> Poses:
@@ -186,12 +241,13 @@ class PoseTracker:
             return self._follow_own_rois(rgb)
         self.due = self.lost or len(self.rois) == 0 or (self.stats.frames - 1) % self.detect_every == 0
         if self.due:
-            found = self._detect(rgb, self.rois)
+            found = self._detect(rgb, self.rois, self.extents)
         else:
             found = self._crops(rgb, self.rois)
             if not self._good(found).any():  # everyone lost: look again now rather than skip a frame
                 self.due = True
-                found = self._detect(rgb, np.zeros((0, 4), np.float32))
+                nobody = np.zeros((0, 4), np.float32)
+                found = self._detect(rgb, nobody, nobody)
         found = found.select(self._good(found))
         found = merge_same_people(found, self.tracker.sigmas, self.tracker.params.keypoint_threshold)
         if not isinstance(self.model, TopDown) and len(found) > 1:  # a one-person model follows one person
