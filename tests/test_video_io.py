@@ -454,3 +454,86 @@ def test_y4m_round_trip_through_ffmpeg(tmp_path):
     assert set(first[48 * 32:48 * 40]) == {99} and set(first[48 * 40:]) == {213}
     with pytest.raises(PosekitError, match="even frame size"):
         write_y4m(tmp_path / "odd.y4m", [np.zeros((31, 48, 3), np.uint8)])
+
+
+# -- the YUV path: frames converted to RGB only when asked, drawing and encoding without RGB ----------------
+
+
+def test_decoded_frames_convert_to_rgb_only_when_read(tmp_path):
+    path = make_clip(tmp_path / "clip.mp4", n=3)
+    with VideoReader(path) as reader:
+        frames = list(reader)
+    assert all(f.picture is not None and f._rgb is None for f in frames)
+    assert frames[1].size == (W, H)
+    rgb = frames[1].rgb
+    assert rgb.shape == (H, W, 3) and frames[1]._rgb is rgb  # converted once, kept
+    assert abs(square_left(rgb) - 2) <= 1
+    small = frames[1].reduced(W // 2, H // 2)  # swscale from the YUV picture
+    assert small.shape == (H // 2, W // 2, 3)
+    ref = np.asarray(__import__("PIL.Image", fromlist=["Image"]).fromarray(rgb).resize((W // 2, H // 2)))
+    assert np.abs(small.astype(int) - ref).mean() < 6
+    y, u, v = frames[1].yuv420()
+    assert y.shape == (H, W) and u.shape == v.shape == (H // 2, W // 2)
+    assert 70 < y[ROW + 8, 2 + 8] < 100 and v[(ROW + 8) // 2, (2 + 8) // 2] > 200  # red: Y ~81, Cr ~240
+
+
+def test_yuv_frames_without_a_picture_or_of_odd_size_take_the_rgb_way(tmp_path):
+    assert vio.Frame(0, 0.0, square_frame(0)).yuv420() is None
+    path = make_clip(tmp_path / "odd.mkv", n=2, size=(W - 2, H - 2))
+    with VideoReader(path) as reader:
+        assert next(iter(reader)).yuv420() is not None
+    with pytest.raises(ValueError, match="rgb or a decoded picture"):
+        vio.Frame(0, 0.0)
+
+
+def test_writer_takes_yuv_planes_and_refuses_wrong_shapes(tmp_path):
+    src = make_clip(tmp_path / "src.mp4", n=6)
+    out = tmp_path / "copy.mp4"
+    with VideoReader(src) as reader, VideoWriter(out, fps=24, width=W, height=H, crf=12) as writer:
+        for f in reader:
+            writer.write_yuv(f.yuv420(), f.time)
+        with pytest.raises(ValueError, match="yuv420p planes"):
+            writer.write_yuv([np.zeros((H, W), np.uint8)] * 3)
+    frames = list(read_video(out))
+    assert len(frames) == 6
+    for f in frames:
+        assert abs(square_left(f.rgb) - 2 * f.index) <= 1
+
+
+def test_poses_drawn_on_yuv_planes_match_poses_drawn_in_rgb():
+    """``draw_poses_yuv`` draws what ``draw_poses`` draws: the same pixels change, in the same colours."""
+    from posekit.render import draw_poses, draw_poses_yuv
+    from posekit.skeletons import COCO17
+    from posekit.types import Poses
+
+    k = 3  # a 960x720 frame: 3 px lines (the 2 px of a small frame are 1 px on the chroma planes)
+    h, w = 240 * k, 320 * k
+    rgb = np.full((h, w, 3), 90, np.uint8)
+    rng = np.random.default_rng(3)
+    xy = np.stack([rng.uniform([40, 40], [140, 200], (17, 2)), rng.uniform([180, 40], [300, 200], (17, 2))])
+    poses = Poses(xy.astype(np.float32) * k, np.full((2, 17), 0.9, np.float32),
+                  np.array([0.9, 0.8], np.float32), COCO17,
+                  np.array([[30, 30, 150, 210], [170, 30, 310, 210]], np.float32) * k,
+                  np.array([3, 7]))
+    want = np.asarray(draw_poses(rgb, poses)).astype(int)
+    frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p")
+    planes = vio.Frame(0, 0.0, picture=frame).yuv420()
+    draw_poses_yuv(planes, poses)
+    out = av.VideoFrame(w, h, "yuv420p")
+    for plane, src in zip(out.planes, planes, strict=True):
+        np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)[:, :plane.width] = src
+    got = out.to_ndarray(format="rgb24").astype(int)
+    base = frame.to_ndarray(format="rgb24").astype(int)
+    drawn_want = np.abs(want - rgb).max(axis=-1) > 40
+    drawn_got = np.abs(got - base).max(axis=-1) > 40
+    assert drawn_want.sum() > 2000 * k
+
+    def near(mask):  # within one pixel (chroma is half resolution: a line's edge moves by a pixel)
+        padded = np.pad(mask, 1)
+        shifts = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1)]
+        return np.any([padded[1 + dy:1 + dy + h, 1 + dx:1 + dx + w] for dy, dx in shifts], axis=0)
+
+    assert (drawn_got & near(drawn_want)).sum() / drawn_got.sum() > 0.97  # nothing drawn elsewhere
+    assert (drawn_want & near(drawn_got)).sum() / drawn_want.sum() > 0.97  # nothing left out
+    both = drawn_want & drawn_got  # and in the same colours where both drew
+    assert np.median(np.abs(got - want)[both]) < 25

@@ -117,3 +117,33 @@ def test_multi_person_model_runs_every_frame_and_no_track_gives_no_ids(model_pac
 def test_detect_every_must_be_positive(model_package):
     with pytest.raises(PosekitError, match="--detect-every"):
         PoseTracker(posekit.load_model("movenet-lightning"), detect_every=0)
+
+
+def test_whole_frame_models_get_the_reduced_decode_and_the_same_poses(model_package, astronaut, tmp_path):
+    """``detect_frame`` hands MoveNet the frame scaled from the decoder's YUV straight to its input fit
+    (never the full RGB frame) and scales the poses back: the same people, keypoints within ~1% of the
+    image of those from the full frame."""
+    av = pytest.importorskip("av")
+    from posekit.video.io import VideoReader
+
+    big = np.asarray(__import__("PIL.Image", fromlist=["Image"]).fromarray(astronaut).resize((1024, 1024)))
+    path = tmp_path / "astronaut.mp4"
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("libx264", rate=25, options={"crf": "18"})
+        s.width, s.height, s.pix_fmt = 1024, 1024, "yuv420p"
+        for i in range(3):
+            c.mux(s.encode(av.VideoFrame.from_ndarray(np.roll(big, 8 * i, axis=1), format="rgb24")))
+        c.mux(s.encode(None))
+    model = posekit.load_model("movenet-multipose")
+    assert model.fit_side == 256
+    tracker = PoseTracker(model, track=False)
+    with VideoReader(path) as reader:
+        for frame in reader:
+            reduced = tracker.detect_frame(frame)
+            assert frame._rgb is None  # the full RGB frame was not made
+            full = tracker.detect(frame.rgb)
+            assert len(reduced) == len(full) >= 1
+            confident = full.scores[0] > 0.5
+            err = np.abs(reduced.xy[0] - full.xy[0])[confident].max()
+            assert err < 0.012 * 1024, err
+            np.testing.assert_allclose(reduced.boxes[0], full.boxes[0], atol=0.012 * 1024)

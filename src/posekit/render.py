@@ -40,6 +40,34 @@ def _edge_color(base: tuple[int, int, int], side: str) -> tuple[int, int, int]:
     return tuple(int(c * 0.6) for c in base)
 
 
+def _person_ops(poses: Poses, i: int, min_keypoint_score: float, side: int) -> list[tuple[str, tuple, dict]]:
+    """What drawing person ``i`` takes, as ImageDraw calls (method, args, keyword args) in image pixels."""
+    width = max(2, round(side / 300))
+    radius = width + 1
+    names = poses.schema.keypoints
+    xy, sc = poses.xy[i], poses.scores[i]
+    base = track_color(poses.track_ids[i]) if poses.track_ids is not None else None
+    ops: list[tuple[str, tuple, dict]] = []
+    if poses.boxes is not None:
+        ops.append(("rectangle", (tuple(float(v) for v in poses.boxes[i]),),
+                    {"outline": base or (80, 160, 255), "width": width}))
+    for a, b in poses.schema.edges:
+        if sc[a] >= min_keypoint_score and sc[b] >= min_keypoint_score:
+            edge_side = _side(names[a]) if _side(names[a]) == _side(names[b]) else ""
+            fill = (255, 255, 255) if base is None else _edge_color(base, edge_side)
+            ops.append(("line", ((float(xy[a, 0]), float(xy[a, 1]), float(xy[b, 0]), float(xy[b, 1])),),
+                        {"fill": fill, "width": width}))
+    for j in range(poses.schema.num_keypoints):
+        if sc[j] >= min_keypoint_score:
+            x, y = (float(v) for v in xy[j])
+            fill = score_color(sc[j]) if base is None else _edge_color(base, _side(names[j]))
+            ops.append(("ellipse", ((x - radius, y - radius, x + radius, y + radius),),
+                        {"fill": fill, "outline": (0, 0, 0)}))
+    if base is not None:
+        ops += _label_ops(xy[sc >= min_keypoint_score], f"#{int(poses.track_ids[i])}", base, side)
+    return ops
+
+
 def draw_poses(rgb: NDArray[np.uint8], poses: Poses, min_keypoint_score: float = 0.2):
     """A PIL image: ``rgb`` with skeleton edges, keypoints, and boxes when present.
 
@@ -53,28 +81,92 @@ def draw_poses(rgb: NDArray[np.uint8], poses: Poses, min_keypoint_score: float =
     img = PILImage.fromarray(rgb)
     img = img if img.mode == "RGB" else img.convert("RGB")  # (fromarray already copied the pixels)
     draw = ImageDraw.Draw(img)
-    h, w = rgb.shape[:2]
-    width = max(2, round(max(h, w) / 300))
-    radius = width + 1
-    names = poses.schema.keypoints
+    side = max(rgb.shape[:2])
     for i in range(len(poses)):
-        xy, sc = poses.xy[i], poses.scores[i]
-        base = track_color(poses.track_ids[i]) if poses.track_ids is not None else None
-        if poses.boxes is not None:
-            draw.rectangle([float(v) for v in poses.boxes[i]], outline=base or (80, 160, 255), width=width)
-        for a, b in poses.schema.edges:
-            if sc[a] >= min_keypoint_score and sc[b] >= min_keypoint_score:
-                side = _side(names[a]) if _side(names[a]) == _side(names[b]) else ""
-                fill = (255, 255, 255) if base is None else _edge_color(base, side)
-                draw.line([tuple(xy[a]), tuple(xy[b])], fill=fill, width=width)
-        for j in range(poses.schema.num_keypoints):
-            if sc[j] >= min_keypoint_score:
-                x, y = (float(v) for v in xy[j])
-                fill = score_color(sc[j]) if base is None else _edge_color(base, _side(names[j]))
-                draw.ellipse([x - radius, y - radius, x + radius, y + radius], fill=fill, outline=(0, 0, 0))
-        if base is not None:
-            _label(draw, xy[sc >= min_keypoint_score], f"#{int(poses.track_ids[i])}", base, max(h, w))
+        for method, args, kwargs in _person_ops(poses, i, min_keypoint_score, side):
+            getattr(draw, method)(*args, **kwargs)
     return img
+
+
+@functools.lru_cache(maxsize=256)
+def _yuv(color: tuple[int, int, int]) -> tuple[int, int, int]:
+    """An RGB colour in limited-range BT.601 Y'CbCr (what swscale and x264 use for yuv420p by default)."""
+    r, g, b = color
+    return (round(16 + (65.481 * r + 128.553 * g + 24.966 * b) / 255),
+            round(128 + (-37.797 * r - 74.203 * g + 112.0 * b) / 255),
+            round(128 + (112.0 * r - 93.786 * g - 18.214 * b) / 255))
+
+
+def _op_extent(method: str, args: tuple, kwargs: dict) -> tuple[float, float, float, float]:
+    """The box an ImageDraw call may touch (x1, y1, x2, y2), before line widths."""
+    if method == "text":
+        x, y = args[0]
+        left, top, right, bottom = kwargs["font"].getbbox(args[1])
+        return x + left, y + top, x + right, y + bottom
+    xs, ys = args[0][0::2], args[0][1::2]
+    return min(xs), min(ys), max(xs), max(ys)
+
+
+def draw_poses_yuv(planes: list[NDArray[np.uint8]], poses: Poses, min_keypoint_score: float = 0.2) -> None:
+    """``draw_poses`` in place on yuv420p planes (Y (H, W), U and V (H/2, W/2)), as a video decoder gives
+    them and an encoder takes them: no RGB frame is made. Each person is drawn on the small region they
+    cover, on Y at full and on U and V at half resolution; the label's text is drawn on Y only (its tag
+    colours the chroma planes)."""
+    from PIL import Image as PILImage
+    from PIL import ImageDraw
+
+    h, w = planes[0].shape
+    side = max(h, w)
+    pad = max(2, round(side / 300)) * 2 + 4
+    for i in range(len(poses)):
+        ops = _person_ops(poses, i, min_keypoint_score, side)
+        if not ops:
+            continue
+        ext = [_op_extent(*op) for op in ops]
+        x0 = max(0, int(min(e[0] for e in ext)) - pad) // 2 * 2
+        y0 = max(0, int(min(e[1] for e in ext)) - pad) // 2 * 2
+        x1 = min(w, (int(max(e[2] for e in ext)) + pad) // 2 * 2 + 2)
+        y1 = min(h, (int(max(e[3] for e in ext)) + pad) // 2 * 2 + 2)
+        if x1 <= x0 or y1 <= y0:
+            continue
+        # Y at full resolution; U and V together, as the two bands of one half-size "LA" image
+        for c, k in ((0, 1), (1, 2)):
+            window = (slice(y0 // k, y1 // k), slice(x0 // k, x1 // k))
+            if c == 0:
+                img = PILImage.fromarray(planes[0][window])
+            else:
+                img = PILImage.fromarray(np.stack([planes[1][window], planes[2][window]], axis=-1), "LA")
+            draw = ImageDraw.Draw(img)
+            for method, args, kwargs in ops:
+                if method == "text":
+                    if c == 0:
+                        x, y = args[0]
+                        ink = _yuv(kwargs["fill"])[0]
+                        draw.text((x - x0, y - y0), args[1], fill=ink, font=kwargs["font"])
+                    continue
+                moved = _moved(method, args[0], x0, y0, k)
+                ink = {key: (_yuv(v)[0] if c == 0 else _yuv(v)[1:])
+                       for key, v in kwargs.items() if key in ("fill", "outline")}
+                if "width" in kwargs:
+                    ink["width"] = max(1, kwargs["width"] // k)  # chroma no wider than luma
+                getattr(draw, method)(moved, **ink)
+            if c == 0:
+                planes[0][window] = np.asarray(img)
+            else:
+                both = np.asarray(img)
+                planes[1][window], planes[2][window] = both[..., 0], both[..., 1]
+
+
+def _moved(method: str, xy: tuple[float, ...], x0: int, y0: int, k: int) -> list[float]:
+    """ImageDraw coordinates moved to a region whose corner is (x0, y0) and scaled down by ``k``. Line
+    points are pixel centres (i -> (i + 0.5) / k - 0.5); a rectangle's or an ellipse's box includes its end
+    pixel (x2 -> (x2 + 1) / k - 1), so a border drawn inwards covers the same pixels at both scales."""
+    shifted = [v - (x0 if n % 2 == 0 else y0) for n, v in enumerate(xy)]
+    if k == 1:
+        return shifted
+    if method == "line":
+        return [(v + 0.5) / k - 0.5 for v in shifted]
+    return [v / k if n < 2 else (v + 1) / k - 1 for n, v in enumerate(shifted)]
 
 
 @functools.lru_cache(maxsize=8)
@@ -84,17 +176,18 @@ def _font(size: int):
     return ImageFont.load_default(size=size)
 
 
-def _label(draw, points: NDArray[np.float32], text: str, color: tuple[int, int, int], side: int) -> None:
+def _label_ops(points: NDArray[np.float32], text: str, color: tuple[int, int, int],
+               side: int) -> list[tuple[str, tuple, dict]]:
     """``text`` on a filled tag just above the highest of ``points``."""
     if len(points) == 0:
-        return
+        return []
     font = _font(max(12, side // 40))
     x, y = float(points[:, 0].mean()), float(points[:, 1].min())
-    left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
+    left, top, right, bottom = font.getbbox(text)
     tw, th = right - left, bottom - top
     x0, y0 = x - tw / 2 - 3, y - th - 12
-    draw.rectangle([x0, y0, x0 + tw + 6, y0 + th + 6], fill=color)
-    draw.text((x0 + 3 - left, y0 + 3 - top), text, fill=(255, 255, 255), font=font)
+    return [("rectangle", ((x0, y0, x0 + tw + 6, y0 + th + 6),), {"fill": color}),
+            ("text", ((x0 + 3 - left, y0 + 3 - top), text), {"fill": (255, 255, 255), "font": font})]
 
 
 def save_png(img, path: Path) -> None:

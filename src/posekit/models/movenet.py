@@ -40,6 +40,12 @@ class MoveNet:
         self.min_score = min_score
         self.input_name = runner.input_names[0]
 
+    @property
+    def fit_side(self) -> int:
+        """The square the whole image is first fitted into (a smaller copy fitted to it gives the same
+        poses, scaled: video passes one, see ``PoseTracker.detect_frame``)."""
+        return self.spec.input_size
+
     def preprocess(self, rgb: NDArray[np.uint8]) -> tuple[NDArray[np.int32], Letterbox]:
         """(H, W, 3) uint8 -> (1, S, S, 3) int32 and the letterbox transform."""
         size = self.spec.input_size

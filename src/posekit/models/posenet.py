@@ -81,6 +81,11 @@ class PoseNet:
     def load(cls, spec: ModelSpec, threads: int | None = None, **options) -> PoseNet:
         return cls(spec, Runner(dynamic_onnx(spec.graph), threads=threads), **options)
 
+    @property
+    def fit_side(self) -> int:
+        """The square the whole image is first fitted into (see ``MoveNet.fit_side``)."""
+        return self.resolution
+
     def preprocess(self, rgb: NDArray[np.uint8]) -> tuple[NDArray[np.float32], Letterbox]:
         """(H, W, 3) uint8 -> (1, S, S, 3) float32 in -1..1 (S = resolution) and the letterbox transform."""
         boxed, lb = letterbox(rgb, self.resolution, self.resolution, center=True)

@@ -160,6 +160,20 @@ class PoseTracker:
         """The model on the whole frame (only for ``independent`` trackers; safe from several threads)."""
         return self.model.predict(rgb)
 
+    def detect_frame(self, frame) -> Poses:
+        """``detect`` on a video ``Frame``. A model that first fits the whole frame into a square input
+        (``fit_side``: MoveNet, PoseNet) gets the frame already reduced to that fit, scaled straight from
+        the decoder's YUV picture (``Frame.reduced``), and its poses are scaled back: the full-size RGB
+        frame is never made for it."""
+        side = getattr(self.model, "fit_side", None)
+        width, height = frame.size
+        scale = side / max(width, height) if side else 1.0
+        if scale >= 1.0:
+            return self.detect(frame.rgb)
+        w, h = max(1, round(width * scale)), max(1, round(height * scale))
+        # the letterbox's scale (the mean of the two axes' after rounding), undone
+        return self.detect(frame.reduced(w, h)).scaled(2.0 / (w / width + h / height))
+
     def associate(self, found: Poses, time: float) -> Poses:
         """Identities (and smoothing) for ``detect``'s people of the frame at ``time``, in frame order."""
         self.stats.frames += 1
