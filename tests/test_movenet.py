@@ -118,3 +118,20 @@ def test_coco_results_load_in_pycocotools(model_package, astronaut, tmp_path, ca
         coco.createIndex()
         res = coco.loadRes(str(tmp_path / "o" / "results.json"))
     assert len(res.getAnnIds(imgIds=[7])) >= 1
+
+
+@pytest.mark.parametrize("size, shape", [((1280, 720), (256, 160)), ((480, 640), (192, 256)),
+                                         ((300, 300), (256, 256)), ((1000, 10), (256, 32))])
+def test_multipose_input_follows_tfjs_longer_side_256_padded_to_32(model_package, size, shape):
+    """TF.js runs MultiPose at the image's aspect ratio (longer side 256, the other padded up to a
+    multiple of 32, padding right and bottom), not in a 256 x 256 square."""
+    model = posekit.load_model("movenet-multipose")
+    rgb = np.full((size[1], size[0], 3), 200, np.uint8)
+    tensor, lb = model.preprocess(rgb)
+    assert tensor.shape == (1, shape[1], shape[0], 3)
+    assert (lb.pad_x, lb.pad_y) == (0, 0)
+    assert lb.to_image(np.array([[0.0, 0.0]]))[0].tolist() == [0.0, 0.0]
+    # the padding is black, right of and below the image
+    h, w = round(size[1] * lb.scale), round(size[0] * lb.scale)
+    assert (tensor[0, :h, :w] == 200).all() and (tensor[0, h:] == 0).all() and (tensor[0, :, w:] == 0).all()
+    assert posekit.load_model("movenet-lightning").preprocess(rgb)[0].shape == (1, 192, 192, 3)

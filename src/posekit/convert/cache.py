@@ -26,7 +26,7 @@ from posekit.convert.core import InputShapes, convert_tfjs
 from posekit.convert.graph import source_sha256
 
 # Bumped whenever the converter's output changes (new rewrites, fixed ops): part of every cache file name.
-CONVERTER_VERSION = 2
+CONVERTER_VERSION = 3
 
 _verified: dict[Path, tuple[int, int]] = {}  # path -> (size, mtime_ns) verified in this process
 

@@ -2,7 +2,9 @@
 
 Single-pose models output (1, 1, 17, 3) rows of (y, x, score) normalised to the input; MultiPose outputs
 (1, 6, 56): 17 x (y, x, score), then the box (ymin, xmin, ymax, xmax) and the person score. Inputs are int32
-RGB 0..255, the image letterboxed (centred padding, as tf.image.resize_with_pad does).
+RGB 0..255, the image letterboxed (single-pose: into a square with centred padding, as
+tf.image.resize_with_pad does; MultiPose: longer side 256, padded right and bottom to multiples of 32, as
+TF.js's pose-detection does).
 """
 
 from __future__ import annotations
@@ -46,10 +48,22 @@ class MoveNet:
         poses, scaled: video passes one, see ``PoseTracker.detect_frame``)."""
         return self.spec.input_size
 
-    def preprocess(self, rgb: NDArray[np.uint8]) -> tuple[NDArray[np.int32], Letterbox]:
-        """(H, W, 3) uint8 -> (1, S, S, 3) int32 and the letterbox transform."""
+    def input_shape(self, width: int, height: int) -> tuple[int, int]:
+        """(input_w, input_h) for an image: S x S for the single-pose models; for MultiPose, TF.js's way
+        (tfjs-models ``estimateMultiplePoses``): the longer side S, the shorter one in proportion, padded up
+        to a multiple of 32 (a 16:9 frame runs at 256 x 160, 62% of the work of 256 x 256)."""
         size = self.spec.input_size
-        boxed, lb = letterbox(rgb, size, size, center=True)
+        if not self.spec.multi_person:
+            return size, size
+        if width >= height:
+            return size, -(-max(1, round(size * height / width)) // 32) * 32
+        return -(-max(1, round(size * width / height)) // 32) * 32, size
+
+    def preprocess(self, rgb: NDArray[np.uint8]) -> tuple[NDArray[np.int32], Letterbox]:
+        """(H, W, 3) uint8 -> (1, h, w, 3) int32 (``input_shape``) and the letterbox transform. Single-pose
+        models centre the image (tf.image.resize_with_pad); MultiPose pads right and bottom (TF.js)."""
+        w, h = self.input_shape(rgb.shape[1], rgb.shape[0])
+        boxed, lb = letterbox(rgb, w, h, center=not self.spec.multi_person)
         return boxed[None].astype(np.int32), lb
 
     def infer(self, tensor: NDArray[np.int32]) -> NDArray[np.float32]:

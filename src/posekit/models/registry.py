@@ -37,13 +37,6 @@ def onnx_path(spec: ModelSpec) -> Path:
     """The converted ONNX file for ``spec`` (fetching and converting it on first use)."""
     from posekit.convert import cached_onnx
 
-    if spec.family == "movenet" and spec.multi_person:
-        # MultiPose's graph takes any multiple of 32, but posekit always fits the image into an input_size
-        # square: converted for that one shape, the input normalisation's per-channel constants are widened
-        # (posekit.convert.optimize) and onnxruntime plans static shapes (int8: 35.3 instead of 41.3 ms
-        # a frame on one loaded core, same run; outputs within 3e-7).
-        side = spec.input_size
-        return cached_onnx(spec.graph, input_shapes={"input": [1, side, side, 3]})
     return cached_onnx(spec.graph)
 
 
