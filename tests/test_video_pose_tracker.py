@@ -147,3 +147,9 @@ def test_whole_frame_models_get_the_reduced_decode_and_the_same_poses(model_pack
             err = np.abs(reduced.xy[0] - full.xy[0])[confident].max()
             assert err < 0.012 * 1024, err
             np.testing.assert_allclose(reduced.boxes[0], full.boxes[0], atol=0.012 * 1024)
+    tracked = PoseTracker(model)
+    with VideoReader(path) as reader:
+        for frame in reader:
+            poses = tracked.update_frame(frame)
+            assert poses.track_ids is not None and poses.track_ids.tolist() == [1]
+            assert frame._rgb is None

@@ -174,6 +174,13 @@ class PoseTracker:
         # the letterbox's scale (the mean of the two axes' after rounding), undone
         return self.detect(frame.reduced(w, h)).scaled(2.0 / (w / width + h / height))
 
+    def update_frame(self, frame) -> Poses:
+        """``update`` for a ``posekit.read_video`` frame: whole-image models take the reduced decode
+        (``detect_frame``), and the full RGB frame is made only for models that cut crops from it."""
+        if self.independent:
+            return self.associate(self.detect_frame(frame), frame.time)
+        return self.update(frame.rgb, frame.time)
+
     def associate(self, found: Poses, time: float) -> Poses:
         """Identities (and smoothing) for ``detect``'s people of the frame at ``time``, in frame order."""
         self.stats.frames += 1

@@ -242,13 +242,9 @@ def tracked(frames: Iterator[Frame], tracker, workers: int = 1) -> Iterator[tupl
     """(frame, poses) in frame order. For an ``independent`` tracker (whole-image models), the model runs on
     up to ``workers`` frames at once (one onnxruntime thread each scales better on few cores than one
     session's threads), and identities are assigned in order as each frame's people arrive."""
-    if not tracker.independent:
+    if workers <= 1 or not tracker.independent:
         for frame in frames:
-            yield frame, tracker.update(frame.rgb, frame.time)
-        return
-    if workers <= 1:
-        for frame in frames:
-            yield frame, tracker.associate(tracker.detect_frame(frame), frame.time)
+            yield frame, tracker.update_frame(frame)
         return
     with ThreadPoolExecutor(workers, thread_name_prefix="posekit-video-model") as pool:
         pending: deque = deque()
