@@ -83,15 +83,33 @@ class Frame:
         return np.asarray(PILImage.fromarray(self._rgb).resize((width, height), PILImage.BILINEAR,
                                                                 reducing_gap=2.0))
 
-    def yuv420(self) -> list[NDArray[np.uint8]] | None:
-        """Copies of the Y, U and V planes ((H, W), (H/2, W/2) twice) where the picture is decoded as
-        limited-range yuv420p with an even size, else None (then draw on ``rgb``)."""
+    def yuv420(self) -> YuvPlanes | None:
+        """A copy of the picture as Y, U and V planes ((H, W), (H/2, W/2) twice; writable) where it is
+        decoded as limited-range yuv420p with an even size, else None (then draw on ``rgb``). The planes
+        are views into a new FFmpeg picture (``YuvPlanes.picture``) that ``VideoWriter.write_yuv`` encodes
+        as it is: one copy of the pixels on the way from the decoder to the encoder."""
         pic = self.picture
         if (pic is None or pic.format.name != "yuv420p" or pic.width % 2 or pic.height % 2
                 or getattr(pic, "color_range", 1) == 2):  # full-range (JPEG) YUV: the RGB way converts it
             return None
-        return [np.frombuffer(p, np.uint8).reshape(p.height, p.line_size)[:, :p.width].copy()
-                for p in pic.planes]
+        av = _import_av()
+        out = av.VideoFrame(pic.width, pic.height, "yuv420p")
+        planes = YuvPlanes(_plane_view(p) for p in out.planes)
+        for dst, src in zip(planes, pic.planes, strict=True):
+            np.copyto(dst, _plane_view(src))
+        planes.picture = out
+        return planes
+
+
+class YuvPlanes(list):
+    """[Y, U, V] uint8 planes; ``picture``: the FFmpeg frame they are views of (None for plain arrays)."""
+
+    picture = None
+
+
+def _plane_view(plane) -> NDArray[np.uint8]:
+    """A numpy view of an FFmpeg picture plane, without the row padding (``line_size``)."""
+    return np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)[:, :plane.width]
 
 
 @dataclass(frozen=True)
@@ -467,7 +485,8 @@ class VideoWriter:
 
     def write_yuv(self, planes: list[NDArray[np.uint8]], time: float | None = None) -> None:
         """Append one frame given as yuv420p planes (Y (height, width), U and V (height/2, width/2)
-        uint8, limited range, as ``Frame.yuv420`` gives): no RGB conversion on the way to the encoder."""
+        uint8, limited range): no RGB conversion on the way to the encoder. ``Frame.yuv420``'s planes are
+        encoded without a copy."""
         av = _import_av()
         if self._container is None:
             raise ValueError(f"{self.path}: the writer is closed")
@@ -476,9 +495,11 @@ class VideoWriter:
         want = [(self.height, self.width), half, half]
         if self.size != (self.width, self.height) or shapes != want:
             raise ValueError(f"yuv420p planes must be {want} for an even-sized video, got {shapes}")
-        frame = av.VideoFrame(self.width, self.height, "yuv420p")
-        for plane, src in zip(frame.planes, planes, strict=True):
-            np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)[:, :plane.width] = src
+        frame = getattr(planes, "picture", None)
+        if frame is None:
+            frame = av.VideoFrame(self.width, self.height, "yuv420p")
+            for plane, src in zip(frame.planes, planes, strict=True):
+                _plane_view(plane)[...] = src
         self._encode(frame, time)
 
     def _encode(self, frame, time: float | None) -> None:
