@@ -129,3 +129,21 @@ def test_faint_people_continue_tracks_but_never_start_one():
     # A faint pose continues only a track left unmatched by the confident ones.
     out = tracker.update(frame([(6, 0), (7, 0)]), 2 / 30, confident=np.array([True, False]))
     assert out.track_ids.tolist() == [1]
+
+
+@pytest.mark.parametrize("offset, same", [((0, 0), True), ((60, 20), True), ((400, 0), False)])
+def test_a_lost_person_back_in_another_pose_near_where_their_motion_leads_keeps_the_id(offset, same):
+    """Third association: after a gap the keypoints' OKS is too strict for a pose that changed (a turn, a
+    partial view), so a lost track takes a confident person whose centre lies within REID_DISTANCE person
+    sizes of where its motion puts it, the tolerance growing with the time lost; farther away is a new ID."""
+    tracker = Tracker(COCO17)
+    for t in range(6):  # walking right at 90 px/s
+        assert tracker.update(frame([(3 * t, 0)]), t / 30).track_ids.tolist() == [1]
+    for t in range(6, 21):  # hidden for half a second
+        tracker.update(frame([]), t / 30)
+    centre = SHAPE.mean(axis=0)
+    turned = (centre + (SHAPE - centre)[::-1] * [2.0, 0.25]).astype(np.float32)  # lying down: OKS, IoU low
+    at = (3 * 21 + offset[0], offset[1])
+    assert tracker.similarity(frame([at], shape=turned), 21 / 30).max() < tracker.params.min_similarity
+    out = tracker.update(frame([at], shape=turned), 21 / 30)
+    assert out.track_ids.tolist() == ([1] if same else [2])

@@ -12,7 +12,10 @@ Unlike TF.js, a track is compared where its person should be now, not where it w
 keeps the velocity of its body (the mean motion of its confident keypoints, in pixels per second, averaged
 over matches) and its pose is moved by velocity x elapsed time before matching. On a panning camera or a
 person walking out from behind another, the last-seen pose lags by tens of pixels after a few missed
-frames, enough to drop OKS under ``min_similarity`` and start a new identity.
+frames, enough to drop OKS under ``min_similarity`` and start a new identity. And a confident person that
+no track matched may still continue a track lost before this frame when their centre is near where that
+track's motion leads (``REID_DISTANCE`` person sizes, growing with the time lost): a person seen only in
+part when lost, or turned when back, keeps their identity.
 """
 
 from __future__ import annotations
@@ -32,6 +35,12 @@ VELOCITY_MEMORY = 0.5
 # Least similarity for a low-scoring person to continue a track (stricter than min_similarity: such poses
 # are less reliable, and must not let a track jump to a faint duplicate of someone else).
 LOW_SCORE_SIMILARITY = 0.5
+# A track lost before this frame takes a confident person that no track matched when the person's centre is
+# within this many person sizes of where the track's motion puts it, times (1 + seconds lost): the
+# uncertainty grows with the gap (SORT-style gating, the third association). After a few lost frames the
+# keypoints' OKS is too strict for a pose that turned or was seen only in part when lost, and the person
+# came back under a new identity (exact-truth clips, MultiPose, smoothed: person switches 3 -> 0).
+REID_DISTANCE = 0.5
 
 
 @dataclass(frozen=True)
@@ -149,6 +158,7 @@ class Tracker:
         left = np.setdiff1d(np.arange(len(self.tracks)), [t for t, _ in pairs])
         pairs += [(int(left[t]), int(faint[d])) for t, d in
                   assign(sim[np.ix_(left, faint)], max(p.min_similarity, LOW_SCORE_SIMILARITY))]
+        pairs += self._recover(poses, time, confident, pairs)
         ids = np.full(len(poses), -1, np.int64)
         matched_tracks = set()
         for ti, pi in pairs:
@@ -180,6 +190,28 @@ class Tracker:
         out = poses.select(keep).with_track_ids(ids[keep])
         return self._smooth(out, time) if self.smoothing else out
 
+    def _recover(self, poses: Poses, time: float, confident: NDArray[np.bool_],
+                 pairs: list[tuple[int, int]]) -> list[tuple[int, int]]:
+        """Third association (``REID_DISTANCE``): tracks lost before this frame and confident people left
+        over, paired by the distance of their centres in person sizes."""
+        taken_t, taken_p = {t for t, _ in pairs}, {d for _, d in pairs}
+        lost = [ti for ti, t in enumerate(self.tracks) if ti not in taken_t and not t.matched]
+        free = [int(pi) for pi in np.flatnonzero(confident) if int(pi) not in taken_p]
+        if not lost or not free:
+            return []
+        threshold = self.params.keypoint_threshold
+        sim = np.zeros((len(lost), len(free)))
+        for r, ti in enumerate(lost):
+            track = self.tracks[ti]
+            t_xy, t_sc = track.predicted(time), track.scores
+            t_centre = _centre(t_xy, t_sc, threshold)
+            t_size = person_size(track.xy, t_sc, threshold)
+            for c, pi in enumerate(free):
+                size = max(t_size, person_size(poses.xy[pi], poses.scores[pi], threshold))
+                gap = np.linalg.norm(_centre(poses.xy[pi], poses.scores[pi], threshold) - t_centre)
+                sim[r, c] = 1.0 - gap / (REID_DISTANCE * size * (1.0 + time - track.last_seen))
+        return [(lost[r], free[c]) for r, c in assign(sim, 1e-6)]
+
     def _smooth(self, poses: Poses, time: float) -> Poses:
         by_id = {t.id: t for t in self.tracks}
         xy = poses.xy.copy()
@@ -187,3 +219,9 @@ class Tracker:
             size = person_size(poses.xy[i], poses.scores[i], self.params.keypoint_threshold)
             xy[i] = by_id[int(tid)].filter.filter(poses.xy[i], time, 1.0 / size)
         return Poses(xy, poses.scores, poses.pose_scores, poses.schema, poses.boxes, poses.track_ids)
+
+
+def _centre(xy: NDArray[np.floating], scores: NDArray[np.floating], threshold: float) -> NDArray[np.float64]:
+    """The mean of the keypoints scoring ``threshold`` (of all keypoints when none does)."""
+    keep = np.asarray(scores) >= threshold
+    return np.asarray(xy, np.float64)[keep if keep.any() else slice(None)].mean(axis=0)
