@@ -74,15 +74,13 @@ def _person() -> np.ndarray:
     return np.array([[j[n] for n in CANONICAL_JOINTS]], dtype=np.float64)
 
 
-def test_pair_features_are_scaled_distances_and_directions() -> None:
+def test_pair_features_are_scaled_distances() -> None:
     j = _person()
     f = pair_features(j)
-    assert f.shape == (1, 273) and len(RICH_FEATURE_NAMES) == 76 + 273
+    assert f.shape == (1, 91) and len(RICH_FEATURE_NAMES) == 76 + 91
     name = "dist_left_shoulder_right_shoulder"
     assert f[0, PAIR_NAMES.index(name)] == pytest.approx(60 / 100)
-    # direction of right_shoulder - left_shoulder: straight left
-    assert f[0, PAIR_NAMES.index("dir_cos_left_shoulder_right_shoulder")] == pytest.approx(-1.0)
-    assert f[0, PAIR_NAMES.index("dir_sin_left_shoulder_right_shoulder")] == pytest.approx(0.0)
+    assert f[0, PAIR_NAMES.index("dist_left_wrist_right_ankle")] == pytest.approx(np.hypot(69, 160) / 100)
     assert f[0, PAIR_NAMES.index("dist_head_neck")] == pytest.approx(0.6)
     # scale invariance, and a missing joint zeroes its pairs only
     assert np.allclose(pair_features(j * 3), f)
@@ -91,7 +89,7 @@ def test_pair_features_are_scaled_distances_and_directions() -> None:
     g = pair_features(j2)
     assert g[0, PAIR_NAMES.index("dist_head_neck")] == 0.0
     assert g[0, PAIR_NAMES.index(name)] == pytest.approx(0.6)
-    assert features_of(j, "base").shape == (1, 76) and features_of(j).shape == (1, 349)
+    assert features_of(j, "base").shape == (1, 76) and features_of(j).shape == (1, 167)
 
 
 def test_flip_joints_mirrors_and_swaps_sides() -> None:

@@ -12,8 +12,9 @@
   still gets a prediction from its image part, and is counted in the report.
 
 Training uses every image and its mirror image; prediction averages the probabilities of an image and its
-mirror. The head's regularisation C is chosen from ``C_GRID`` by an inner stratified 3-fold cross-validation
-on the training images only (never on the images it is evaluated on).
+mirror. The head's regularisation C (``C_GRID``) and whether the features are first signed-square-rooted
+(sign(x) sqrt(|x|), the usual power normalisation of pooled CNN features; ``POWERS``) are chosen by an inner
+stratified 3-fold cross-validation on the training images only (never on the images it is evaluated on).
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ from posekit.errors import PosekitError
 
 MODES = ("pose", "image", "image+pose")
 NO_PERSON = "(no person)"
-C_GRID = (0.003, 0.01, 0.03, 0.1)
+C_GRID = (0.01, 0.03, 0.1, 0.3, 1.0)
+POWERS = (1.0, 0.5)
 
 
 def person_joints(rec: ImageRecord, flip: bool = False) -> list[NDArray[np.float64]]:
@@ -110,27 +112,36 @@ class ImageActivityModel:
         return np.where(proba.sum(axis=1) > 0, names, NO_PERSON).astype(str)
 
 
-def _head(c: float, seed: int) -> Any:
+def signed_sqrt(x: NDArray[np.float64]) -> NDArray[np.float64]:
+    """sign(x) sqrt(|x|), elementwise."""
+    return np.sign(x) * np.sqrt(np.abs(x))
+
+
+def _head(c: float, seed: int, power: float = 1.0) -> Any:
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
+    from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
-    return make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=300, random_state=seed))
+    steps = [FunctionTransformer(signed_sqrt)] if power == 0.5 else []
+    return make_pipeline(*steps, StandardScaler(), LogisticRegression(C=c, max_iter=300, random_state=seed))
 
 
-def choose_c(x: NDArray[np.float64], y: NDArray[np.int64], seed: int) -> tuple[float, dict[str, float]]:
-    """C from ``C_GRID`` with the best inner 3-fold macro-F1 on (x, y) (ties: the smaller C)."""
+def choose_head(x: NDArray[np.float64], y: NDArray[np.int64],
+                seed: int) -> tuple[tuple[float, float], dict[str, float]]:
+    """(C, power) from ``C_GRID`` x ``POWERS`` with the best inner 3-fold macro-F1 on (x, y) (ties: the
+    smaller C, then no power normalisation)."""
     from sklearn.metrics import f1_score
     from sklearn.model_selection import StratifiedKFold
 
     scores = {}
     folds = list(StratifiedKFold(3, shuffle=True, random_state=seed).split(x, y))
-    for c in C_GRID:
+    grid = [(c, p) for p in POWERS for c in C_GRID]
+    for c, p in grid:
         pred = np.zeros(len(y), np.int64)
         for tr, te in folds:
-            pred[te] = _head(c, seed).fit(x[tr], y[tr]).predict(x[te])
-        scores[str(c)] = float(f1_score(y, pred, average="macro"))
-    best = max(C_GRID, key=lambda c: (scores[str(c)], -c))
+            pred[te] = _head(c, seed, p).fit(x[tr], y[tr]).predict(x[te])
+        scores[f"C={c},power={p}"] = float(f1_score(y, pred, average="macro"))
+    best = max(grid, key=lambda cp: (scores[f"C={cp[0]},power={cp[1]}"], -cp[0], cp[1]))
     return best, scores
 
 
@@ -149,9 +160,9 @@ def fit_image_model(records: list[ImageRecord], y: NDArray[np.int64], classes: t
         if mode == "pose":
             return _fit_pose(records, y, classes, seed, threads)
         x, xf = design(records, mode), design(records, mode, flip=True)
-        c, scores = choose_c(x, y, seed)
-        est = _head(c, seed).fit(np.concatenate([x, xf]), np.concatenate([y, y]))
-    return ImageActivityModel(mode, tuple(classes), est, {"C": c, "inner_cv_f1_macro": scores,
+        (c, power), scores = choose_head(x, y, seed)
+        est = _head(c, seed, power).fit(np.concatenate([x, xf]), np.concatenate([y, y]))
+    return ImageActivityModel(mode, tuple(classes), est, {"C": c, "power": power, "inner_cv_f1_macro": scores,
                                                           "inputs": int(x.shape[1])})
 
 

@@ -1,4 +1,4 @@
-"""Richer pose features: every joint pair's distance and direction, on top of the base features.
+"""Richer pose features: every joint pair's distance, on top of the base features.
 
 Pose-only action recognition works best with relational features (the field's joint-pair distances and
 orientations: e.g. Yao & Fei-Fei's poselet-free pose descriptors, Chéron et al.'s P-CNN pose part, the
@@ -6,11 +6,11 @@ orientations: e.g. Yao & Fei-Fei's poselet-free pose descriptors, Chéron et al.
 the person's frame (centre, scale as the base features):
 
 - ``dist_<a>_<b>`` (91): |p_a - p_b| / s for every pair a < b;
-- ``dir_cos_<a>_<b>, dir_sin_<a>_<b>`` (2 x 91): the direction of p_b - p_a (image orientation kept, as the
-  base features);
 
 missing pairs are 0 (the base features' mask says which joints are missing). ``RICH_FEATURE_NAMES`` = the 76
-base features + these 273 = 349.
+base features + these 91 = 167. (Pair directions, 2 x 91 more, were left out: the base features' normalised
+coordinates already carry the orientation, and on 2 shared cores the boosted trees' time grows with the
+feature count.)
 
 `flip_joints` mirrors canonical joints (x -> width - x, left <-> right), for flip augmentation.
 """
@@ -25,10 +25,7 @@ from posekit.activity.features import CANONICAL_JOINTS, FEATURE_NAMES, body_fram
 _PAIRS = [(a, b) for a in range(len(CANONICAL_JOINTS)) for b in range(a + 1, len(CANONICAL_JOINTS))]
 _PA = np.array([a for a, _ in _PAIRS])
 _PB = np.array([b for _, b in _PAIRS])
-PAIR_NAMES: tuple[str, ...] = (
-    *(f"dist_{CANONICAL_JOINTS[a]}_{CANONICAL_JOINTS[b]}" for a, b in _PAIRS),
-    *(f"dir_{t}_{CANONICAL_JOINTS[a]}_{CANONICAL_JOINTS[b]}" for a, b in _PAIRS for t in ("cos", "sin")),
-)
+PAIR_NAMES: tuple[str, ...] = tuple(f"dist_{CANONICAL_JOINTS[a]}_{CANONICAL_JOINTS[b]}" for a, b in _PAIRS)
 RICH_FEATURE_NAMES = (*FEATURE_NAMES, *PAIR_NAMES)
 FEATURE_SETS = ("base", "rich")
 
@@ -37,23 +34,27 @@ _MIRROR = [CANONICAL_JOINTS.index(n.replace("left_", "right_") if n.startswith("
 
 
 def pair_features(joints: NDArray[np.float64]) -> NDArray[np.float64]:
-    """(N, 14, 2) canonical joints in pixels (NaN missing) -> (N, 273) pair distances and directions."""
+    """(N, 14, 2) canonical joints in pixels (NaN missing) -> (N, 91) scaled pair distances."""
     j = np.array(joints, dtype=np.float64)
     j[~np.isfinite(j).all(axis=2)] = np.nan
     _, scale, _ = body_frame(j)
-    d = j[:, _PB] - j[:, _PA]  # (N, 91, 2)
-    length = np.linalg.norm(d, axis=2)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        unit = d / length[..., None]
-    dist = length / scale[:, None]
-    direction = np.where((length > 0)[..., None], unit, np.nan).reshape(len(j), -1)
-    return np.nan_to_num(np.concatenate([dist, direction], axis=1), nan=0.0)
+    length = np.linalg.norm(j[:, _PB] - j[:, _PA], axis=2)
+    return np.nan_to_num(length / scale[:, None], nan=0.0)
 
 
 def features_of(joints: NDArray[np.float64], kind: str = "rich") -> NDArray[np.float64]:
-    """Base (76) or rich (349) features of (N, 14, 2) canonical joints."""
+    """Base (76) or rich (167) features of (N, 14, 2) canonical joints."""
     base = joint_features(joints)
     return np.concatenate([base, pair_features(joints)], axis=1) if kind == "rich" else base
+
+
+def feature_width(kind: str) -> int:
+    """How many features the set ``kind`` has (76 or 167)."""
+    if kind not in FEATURE_SETS:
+        from posekit.errors import PosekitError
+
+        raise PosekitError(f"unknown feature set {kind!r}; choose one of {', '.join(FEATURE_SETS)}")
+    return len(RICH_FEATURE_NAMES) if kind == "rich" else len(FEATURE_NAMES)
 
 
 def flip_joints(joints: NDArray[np.float64], width: float) -> NDArray[np.float64]:

@@ -7,6 +7,7 @@ import json
 import sys
 
 from posekit.activity.image_model import MODES
+from posekit.activity.train import DEFAULT_AUGMENT, DEFAULT_BALANCE, DEFAULT_FEATURES, DEFAULT_KIND
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -16,7 +17,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     tp = asub.add_parser("train", help="train a pose-feature classifier (gbt or mlp), or an image model")
     tp.add_argument("--data", required=True, metavar="KIND:PATH",
                     help="mpii-csv:mpii_human_pose.csv, or images:DIR (--labels CSV, or a folder per class)")
-    tp.add_argument("--model", choices=("gbt", "mlp"), default="gbt")
+    tp.add_argument("--model", choices=("gbt", "mlp", "knn", "ensemble"), default=DEFAULT_KIND,
+                    help=f"pose classifier (default {DEFAULT_KIND}; knn: after Procrustes alignment; "
+                         "ensemble: gbt + knn)")
+    tp.add_argument("--features", choices=("base", "rich"), default=DEFAULT_FEATURES,
+                    help=f"pose features: base (76) or rich (+ the 91 joint-pair distances: 167); "
+                         f"default {DEFAULT_FEATURES}")
+    tp.add_argument("--balance", choices=("balanced", "sqrt", "none"), default=DEFAULT_BALANCE,
+                    help=f"class weights n/(C n_c) to the power 1, 1/2 or 0 (default {DEFAULT_BALANCE})")
+    tp.add_argument("--augment", type=int, default=DEFAULT_AUGMENT, metavar="N",
+                    help=f"N copies of each training pose with keypoint noise and dropout, the 1st, "
+                         f"3rd... mirrored (default {DEFAULT_AUGMENT})")
     tp.add_argument("--labels", default=None, metavar="CSV", help="images:DIR only: name,class per image")
     tp.add_argument("--image-model", choices=MODES, default="image+pose",
                     help="images:DIR only: which model (default image+pose)")
@@ -121,8 +132,13 @@ def run_train(args: argparse.Namespace) -> int:
               f"{info['train_seconds']} s -> {args.out}/")
         return 0
 
+    if args.augment < 0:
+        from posekit.errors import PosekitError
+
+        raise PosekitError(f"--augment {args.augment}: give 0 or more copies")
     report = train_activity(args.data, args.out, kind=args.model, seed=args.seed, progress=not args.quiet,
-                            threads=args.threads or None)
+                            threads=args.threads or None, features=args.features, balance=args.balance,
+                            augment=args.augment)
     if args.json:
         print(json.dumps({k: v for k, v in report.items()}, indent=1))
         return 0
