@@ -37,6 +37,7 @@ CONFIGS = {
     "knn-procrustes": ("knn", "base", "none", 0),
     "gbt-rich-sqrt": ("gbt", "rich", "sqrt", 0),
     "ensemble-rich-sqrt-aug1": ("ensemble", "rich", "sqrt", 1),  # also reports its trees alone
+    "ensemble-base-sqrt-aug1": ("ensemble", "base", "sqrt", 1),
 }
 
 

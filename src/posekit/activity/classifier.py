@@ -94,6 +94,24 @@ def class_weights(y: NDArray[np.integer], num_classes: int, power: float = 1.0) 
     return w[y]
 
 
+class QuantileBins:
+    """Each feature mapped to its bin index among <= 255 quantile bins of the training data (a monotone
+    map: trees split the same way, and scikit-learn's own binning takes its fast exact path)."""
+
+    def fit(self, x: NDArray[np.floating], y: Any = None) -> QuantileBins:
+        q = np.linspace(0.0, 1.0, 256)[1:-1]
+        self.thresholds_ = [np.unique(np.quantile(col, q)) for col in np.asarray(x, dtype=np.float64).T]
+        return self
+
+    def transform(self, x: NDArray[np.floating]) -> NDArray[np.float64]:
+        x = np.asarray(x, dtype=np.float64)
+        return np.stack([np.searchsorted(t, x[:, j], side="left") for j, t in enumerate(self.thresholds_)],
+                        axis=1).astype(np.float64)
+
+    def fit_transform(self, x: NDArray[np.floating], y: Any = None) -> NDArray[np.float64]:
+        return self.fit(x).transform(x)
+
+
 def _weighted_log_loss(proba: NDArray[np.float64], y: NDArray[np.integer], w: NDArray[np.float64]) -> float:
     p = np.clip(proba[np.arange(len(y)), y], 1e-15, 1.0)
     return float(-(w * np.log(p)).sum() / w.sum())
@@ -188,7 +206,9 @@ def _fit(x_train: NDArray[np.floating], y_train: NDArray[np.integer], x_val: NDA
     w_train, w_val = class_weights(y_train, c, power), class_weights(y_val, c, power)
     max_rounds = max_rounds or (30 if kind == "gbt" else 150)
     model = _make(kind, seed, len(x_train))
-    scaler = StandardScaler().fit(x_train) if kind == "mlp" else None
+    # trees: features pre-binned to <= 255 values once (scikit-learn re-bins on every warm-start round, and
+    # with sample weights its weighted quantiles made binning ~90 % of the training time)
+    scaler = StandardScaler().fit(x_train) if kind == "mlp" else QuantileBins().fit(x_train)
     xt = scaler.transform(x_train) if scaler is not None else x_train
     xv = scaler.transform(x_val) if scaler is not None else x_val
     rng = np.random.default_rng(seed)
@@ -210,7 +230,7 @@ def _fit(x_train: NDArray[np.floating], y_train: NDArray[np.integer], x_val: NDA
         elif r - best_round >= patience:
             break
     bar.close()
-    estimator = best if scaler is None else Pipeline([("scale", scaler), ("mlp", best)])
+    estimator = Pipeline([("scale", scaler), (kind, best)])
     history = {"rounds": len(losses), "best_round": best_round, "val_f1_macro": f1s, "val_loss": losses,
                "round_unit": "10 boosting iterations" if kind == "gbt" else "epoch"}
     history["balance"] = balance

@@ -55,10 +55,10 @@ def person_joints(rec: ImageRecord, flip: bool = False) -> list[NDArray[np.float
 
 
 def _pose_block(rec: ImageRecord, flip: bool, people: int, kind: str) -> NDArray[np.float64]:
-    from posekit.activity.pairs import features_of
+    from posekit.activity.pairs import feature_width, features_of
 
     joints = person_joints(rec, flip)[:people]
-    width = len(features_of(np.full((1, 14, 2), np.nan), kind)[0])
+    width = feature_width(kind)
     out = np.zeros((people, width + 1))
     if joints:
         out[:len(joints), :width] = features_of(np.stack(joints), kind)
