@@ -38,6 +38,7 @@ CONFIGS = {
     "gbt-rich-sqrt": ("gbt", "rich", "sqrt", 0),
     "ensemble-rich-sqrt-aug1": ("ensemble", "rich", "sqrt", 1),  # also reports its trees alone
     "ensemble-base-sqrt-aug1": ("ensemble", "base", "sqrt", 1),
+    "ensemble-rich-balanced-aug1": ("ensemble", "rich", "balanced", 1),
 }
 
 
