@@ -25,9 +25,9 @@ from posekit.render import save_png
 
 FRACTIONS = (0.7, 0.15, 0.15)
 # The defaults: the best (accuracy + macro-F1) / 2 on MPII's validation persons of the configurations in
-# benchmarks/bench_activity_mpii.py (boosted trees + Procrustes kNN, rich features, sqrt class weights, one
-# noisy mirrored copy of each training pose); figures in the README.
-DEFAULT_KIND, DEFAULT_FEATURES, DEFAULT_BALANCE, DEFAULT_AUGMENT = "ensemble", "rich", "sqrt", 1
+# benchmarks/bench_activity_mpii.py (boosted trees + Procrustes kNN, rich features, balanced class weights,
+# one noisy mirrored copy of each training pose); figures in the README.
+DEFAULT_KIND, DEFAULT_FEATURES, DEFAULT_BALANCE, DEFAULT_AUGMENT = "ensemble", "rich", "balanced", 1
 # Simulated pose-model errors on the test persons: (noise sigma as a fraction of torso length, joint dropout).
 PERTURBATIONS = ((0.05, 0.0), (0.1, 0.0), (0.2, 0.0), (0.0, 0.1), (0.0, 0.2), (0.1, 0.1))
 
