@@ -88,6 +88,29 @@ def body_scale(joints: NDArray[np.float64]) -> NDArray[np.float64]:
     return np.where(is_torso, scale, scale / 3.0)
 
 
+def augment(joints: NDArray[np.float64], labels: NDArray, copies: int, seed: int = 0,
+            max_sigma: float = 0.15, dropout: float = 0.1) -> tuple[NDArray[np.float64], NDArray]:
+    """The persons and ``copies`` altered copies of them, as a pose model would see them: each copy gets
+    Gaussian noise with a per-person sigma drawn uniformly in [0, ``max_sigma``] x body scale and joint
+    dropout ``dropout`` (`perturb`); copies 1, 3, ... are also mirrored (left <-> right, x -> -x; features are
+    translation-invariant). Returns the (N x (copies + 1), 14, 2) joints and their labels."""
+    from posekit.activity.pairs import flip_joints
+
+    rng = np.random.default_rng(seed)
+    out, out_labels = [np.asarray(joints, dtype=np.float64)], [np.asarray(labels)]
+    s = body_scale(out[0])
+    for c in range(copies):
+        j = flip_joints(out[0], 0.0) if c % 2 == 0 else out[0].copy()
+        sigma = rng.uniform(0.0, max_sigma, len(j)) * s
+        j = j + rng.normal(size=j.shape) * sigma[:, None, None]
+        j[rng.random(j.shape[:2]) < dropout] = np.nan
+        ls, rs, neck = (CANONICAL_JOINTS.index(n) for n in ("left_shoulder", "right_shoulder", "neck"))
+        j[:, neck] = (j[:, ls] + j[:, rs]) / 2.0
+        out.append(j)
+        out_labels.append(np.asarray(labels))
+    return np.concatenate(out), np.concatenate(out_labels)
+
+
 def perturb(joints: NDArray[np.float64], sigma: float = 0.0, dropout: float = 0.0,
             seed: int = 0) -> NDArray[np.float64]:
     """Simulated pose-model errors: Gaussian noise with standard deviation ``sigma`` x body scale (per

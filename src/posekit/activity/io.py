@@ -46,7 +46,8 @@ def save_classifier(clf: ActivityClassifier, model_dir: str | Path,
     meta = {
         "format": FORMAT, "format_version": FORMAT_VERSION, "feature_version": clf.feature_version,
         "posekit_version": posekit.__version__, "sklearn_version": sklearn.__version__, "kind": clf.kind,
-        "labels": list(clf.labels), "schema": clf.schema, "sha256": hashlib.sha256(blob).hexdigest(),
+        "labels": list(clf.labels), "schema": clf.schema, "feature_set": clf.feature_set,
+        "sha256": hashlib.sha256(blob).hexdigest(),
         **(extra or {}),
     }
     write_json(model_dir / META_FILE, meta)
@@ -111,4 +112,4 @@ def load_classifier(model_dir: str | Path,
         raise PosekitError(f"{model_dir}: the model has {len(classes)} classes, model.json lists "
                            f"{len(meta['labels'])} labels; retrain the model")
     return ActivityClassifier(meta["kind"], tuple(meta["labels"]), estimator, meta["feature_version"],
-                              str(meta.get("schema", "")))
+                              str(meta.get("schema", "")), str(meta.get("feature_set", "base")))

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from posekit.activity.classifier import ActivityClassifier
-from posekit.activity.features import pose_features
+from posekit.activity.features import canonical_joints
 from posekit.types import Poses
 
 MIN_KEYPOINT_SCORE = 0.3
@@ -43,7 +43,7 @@ def classify_poses(clf: ActivityClassifier, poses: Poses, k: int = 3,
     """Top-k categories of each person in ``poses`` (empty list when there is no person)."""
     if len(poses) == 0:
         return []
-    feats = pose_features(poses.xy, poses.scores >= min_keypoint_score, poses.schema)
+    feats = clf.features(canonical_joints(poses.xy, poses.scores >= min_keypoint_score, poses.schema))
     return [PersonActivity(i, top, _box(poses, i, min_keypoint_score), float(poses.pose_scores[i]))
             for i, top in enumerate(clf.top_k(feats, k))]
 

@@ -6,20 +6,54 @@ import argparse
 import json
 import sys
 
+from posekit.activity.image_model import MODES
+from posekit.activity.train import DEFAULT_AUGMENT, DEFAULT_BALANCE, DEFAULT_FEATURES, DEFAULT_KIND
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("activity", help="train, evaluate and run activity classifiers (MPII categories)")
     asub = p.add_subparsers(dest="activity_command", required=True, metavar="ACTION")
 
-    tp = asub.add_parser("train", help="train a pose-feature classifier (gbt or mlp)")
-    tp.add_argument("--data", required=True, metavar="KIND:PATH", help="e.g. mpii-csv:mpii_human_pose.csv")
-    tp.add_argument("--model", choices=("gbt", "mlp"), default="gbt")
+    tp = asub.add_parser("train", help="train a pose-feature classifier (gbt or mlp), or an image model")
+    tp.add_argument("--data", required=True, metavar="KIND:PATH",
+                    help="mpii-csv:mpii_human_pose.csv, or images:DIR (--labels CSV, or a folder per class)")
+    tp.add_argument("--model", choices=("gbt", "mlp", "knn", "ensemble"), default=DEFAULT_KIND,
+                    help=f"pose classifier (default {DEFAULT_KIND}; knn: after Procrustes alignment; "
+                         "ensemble: gbt + knn)")
+    tp.add_argument("--features", choices=("base", "rich"), default=DEFAULT_FEATURES,
+                    help=f"pose features: base (76) or rich (+ the 91 joint-pair distances: 167); "
+                         f"default {DEFAULT_FEATURES}")
+    tp.add_argument("--balance", choices=("balanced", "sqrt", "none"), default=DEFAULT_BALANCE,
+                    help=f"class weights n/(C n_c) to the power 1, 1/2 or 0 (default {DEFAULT_BALANCE})")
+    tp.add_argument("--augment", type=int, default=DEFAULT_AUGMENT, metavar="N",
+                    help=f"N copies of each training pose with keypoint noise and dropout, the 1st, "
+                         f"3rd... mirrored (default {DEFAULT_AUGMENT})")
+    tp.add_argument("--labels", default=None, metavar="CSV", help="images:DIR only: name,class per image")
+    tp.add_argument("--image-model", choices=MODES, default="image+pose",
+                    help="images:DIR only: which model (default image+pose)")
+    tp.add_argument("--cache", default=None, metavar="DIR",
+                    help="images:DIR only: feature cache (default $POSEKIT_HOME/activity-features)")
     tp.add_argument("--seed", type=int, default=0, help="split and training seed (default 0)")
     tp.add_argument("--out", required=True, metavar="MODEL_DIR")
     tp.add_argument("--threads", type=int, default=1, help="CPU threads for training (default 1; 0 = all)")
     tp.add_argument("--json", action="store_true", help="print the report as JSON")
     tp.add_argument("--quiet", action="store_true", help="no progress bar")
     tp.set_defaults(func=run_train)
+
+    cp = asub.add_parser("compare", help="cross-validate pose-only, image-only and image + pose on images")
+    cp.add_argument("--data", required=True, metavar="images:DIR", help="a labelled image folder")
+    cp.add_argument("--labels", default=None, metavar="CSV",
+                    help="name,class per image (default: a sub-folder per class)")
+    cp.add_argument("--models", default=",".join(MODES), help=f"comma-separated, of {', '.join(MODES)}")
+    cp.add_argument("--folds", type=int, default=5)
+    cp.add_argument("--seed", type=int, default=0)
+    cp.add_argument("--cache", default=None, metavar="DIR",
+                    help="feature cache (default $POSEKIT_HOME/activity-features)")
+    cp.add_argument("--out", default="activity-compare", metavar="DIR")
+    cp.add_argument("--threads", type=int, default=1, help="CPU threads (default 1; 0 = all)")
+    cp.add_argument("--json", action="store_true")
+    cp.add_argument("--quiet", action="store_true")
+    cp.set_defaults(func=run_compare)
 
     ep = asub.add_parser("eval", help="recompute a trained model's metrics on a split of a dataset")
     ep.add_argument("model_dir", metavar="MODEL_DIR")
@@ -67,11 +101,44 @@ def _summary(name: str, m: dict, base: dict | None) -> str:
     return line
 
 
+def run_compare(args: argparse.Namespace) -> int:
+    from posekit.activity.compare import compare_image_models, summary_lines
+
+    modes = tuple(m.strip() for m in args.models.split(",") if m.strip())
+    report = compare_image_models(args.data, args.labels, args.out, modes, folds=args.folds, seed=args.seed,
+                                  cache_dir=args.cache, threads=args.threads or None, progress=not args.quiet)
+    if args.json:
+        print(json.dumps({k: v for k, v in report.items()}, indent=1))
+        return 0
+    for mode, r in report["models"].items():
+        print(f"== {mode}")
+        print(r["pooled"]["table"])
+    print(f"input: {json.dumps(report['input']['counts'])} ({report['input']['images']} images used)")
+    print("\n".join(summary_lines(report)))
+    print(f"report.json and confusion PNGs -> {args.out}/")
+    return 0
+
+
 def run_train(args: argparse.Namespace) -> int:
     from posekit.activity.train import train_activity
 
+    if args.data.startswith("images:"):
+        from posekit.activity.compare import train_image_activity
+
+        info = train_image_activity(args.data, args.labels, args.out, mode=args.image_model, seed=args.seed,
+                                    cache_dir=args.cache, threads=args.threads or None,
+                                    progress=not args.quiet)
+        print(json.dumps(info) if args.json else f"{info['mode']} on {info['images']} images, trained in "
+              f"{info['train_seconds']} s -> {args.out}/")
+        return 0
+
+    if args.augment < 0:
+        from posekit.errors import PosekitError
+
+        raise PosekitError(f"--augment {args.augment}: give 0 or more copies")
     report = train_activity(args.data, args.out, kind=args.model, seed=args.seed, progress=not args.quiet,
-                            threads=args.threads or None)
+                            threads=args.threads or None, features=args.features, balance=args.balance,
+                            augment=args.augment)
     if args.json:
         print(json.dumps({k: v for k, v in report.items()}, indent=1))
         return 0
@@ -114,6 +181,10 @@ def run_predict(args: argparse.Namespace) -> int:
 
     if args.top_k < 1:
         raise PosekitError(f"--top-k {args.top_k}: give 1 or more")
+    from posekit.activity.compare import is_image_model
+
+    if is_image_model(args.model):
+        return run_predict_image(args)
     clf = load_classifier(args.model)
     pose_model = load_model(args.pose_model, min_score=args.min_score)
     out = Path(args.out)
@@ -161,3 +232,40 @@ def run_train_cnn(args: argparse.Namespace) -> int:
             print(_summary(name, report[name], report.get("majority_baseline", {}).get(name)))
     print(f"checkpoints, report.json -> {args.out}/")
     return 0
+
+
+def run_predict_image(args: argparse.Namespace) -> int:
+    """`activity predict` with an image model folder (`posekit activity train --data images:DIR`)."""
+    from pathlib import Path
+
+    from posekit.activity.compare import load_image_model
+    from posekit.activity.extract import Extractor
+    from posekit.activity.image_predict import label_people
+    from posekit.errors import PosekitError
+    from posekit.formats import write_json
+
+    model, meta = load_image_model(args.model)
+    extractor = Extractor(args.out, backbone=meta.get("backbone"),
+                          pose_model=meta.get("pose_model", "movenet-multipose"))
+    results, failed = [], []
+    for path in map(Path, args.images):
+        try:
+            result = label_people(model, extractor.compute(path), path, args.model, args.top_k)
+            write_json(Path(args.out) / f"{path.stem}.activity.json", result)
+            results.append(result)
+        except PosekitError as err:
+            if len(args.images) == 1:
+                raise
+            failed.append(str(err))
+    if args.json:
+        print(json.dumps(results, indent=1))
+    else:
+        for r in results:
+            tops = ", ".join(f"{t['category']} {t['probability']:.2f}" for t in r["top_k"])
+            print(f"{r['image']} ({r['model']}): {tops}; {len(r['people'])} person(s)")
+            for i, person in enumerate(r["people"]):
+                print(f"  person {i} ({person['role']}): {person['top_k'][0]['category']}")
+        print(f"{len(results)} image(s) -> {args.out}/")
+    for message in failed:
+        print(f"posekit: error: {message}", file=sys.stderr)
+    return 1 if failed else 0
