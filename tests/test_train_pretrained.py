@@ -37,13 +37,14 @@ def _ort(proto: onnx.ModelProto, x: np.ndarray) -> np.ndarray:
     return session.run(None, {session.get_inputs()[0].name: x})[0]
 
 
-def _photo() -> np.ndarray:
-    """A real photo (the cached astronaut sample) as the graph's input: (1, 368, 368, 3) in -1..1."""
+def _photo(size: int = 368) -> np.ndarray:
+    """A real photo (the cached astronaut sample), (1, size, size, 3) float32 pixels 0..255 / 127.5 - 1
+    (EfficientPose's input)."""
     from PIL import Image
 
     from posekit.samples import sample_image
 
-    rgb = Image.open(sample_image()).convert("RGB").resize((368, 368))
+    rgb = Image.open(sample_image()).convert("RGB").resize((size, size))
     return (np.asarray(rgb, np.float32) / 127.5 - 1.0)[None]
 
 
@@ -180,3 +181,28 @@ def test_cli_finetune_resume_export_estimate(tmp_path: Path, model_package: Path
                  "--batch-size", "2", "--stop-after", "0", "--out", str(tmp_path / "b"), *common)  # fmt: skip
     assert r.returncode == 0, r.stderr
     assert "epoch 0 (pretrained start)" in r.stderr
+
+
+def test_movenet_raw_heads_equal_onnxruntime(model_package: Path) -> None:
+    """MoveNet Lightning's raw heads (before the in-graph decoding) come out of the builder as onnxruntime
+    computes them: the tensors a head fine-tune trains."""
+    import onnxruntime as ort
+
+    from posekit.models.registry import get_spec, onnx_path
+    from posekit.train.onnx_torch import OnnxModule
+
+    proto = onnx.load(str(onnx_path(get_spec("movenet-lightning"))))
+    heads = [f"StatefulPartitionedCall/{h}/BiasAdd"
+             for h in ("kpt_heatmap_0/conv2d_5", "kpt_offset_0/conv2d_7")]
+    exposed = onnx.ModelProto()
+    exposed.CopyFrom(proto)
+    del exposed.graph.output[:]
+    exposed.graph.output.extend(onnx.helper.make_empty_tensor_value_info(n) for n in heads)
+    x = ((_photo(192) + 1.0) * 127.5).round().astype(np.int32)  # pixels 0..255, MoveNet's int32 input
+    session = ort.InferenceSession(exposed.SerializeToString(), providers=["CPUExecutionProvider"])
+    refs = session.run(None, {proto.graph.input[0].name: x})
+    with torch.no_grad():
+        ours = OnnxModule(proto, heads)(torch.from_numpy(x))
+    assert [r.shape for r in refs] == [(1, 48, 48, 17), (1, 48, 48, 34)]
+    for ref, got in zip(refs, ours, strict=True):
+        assert np.abs(got.numpy() - ref).max() < 1e-5 * np.abs(ref).max() + 1e-4

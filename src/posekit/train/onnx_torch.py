@@ -114,14 +114,30 @@ def _clip(x, lo=None, hi=None, **_):
 
 def _resize(x, roi=None, scales=None, sizes=None, *, mode="nearest",
             coordinate_transformation_mode="half_pixel", **_):
-    size = _ints(sizes)[2:] if sizes is not None and sizes.numel() else None
-    factor = [float(v) for v in scales.reshape(-1).tolist()[2:]] if size is None else None
+    """ONNX Resize on any layout (the TF graphs resize NHWC tensors): the resized axes are moved last."""
+    if sizes is not None and sizes.numel():
+        target = _ints(sizes)
+    else:
+        target = [int(round(n * float(f))) for n, f in zip(x.shape, scales.reshape(-1).tolist(), strict=True)]
+    axes = [i for i, (n, t) in enumerate(zip(x.shape, target, strict=True)) if n != t]
+    if not axes:
+        return x
+    if len(axes) > 2 or mode not in ("linear", "nearest"):
+        raise PosekitError(f"Resize of axes {axes} ({mode}): not supported by the torch builder")
+    if coordinate_transformation_mode not in ("half_pixel", "pytorch_half_pixel", "align_corners"):
+        raise PosekitError(f"Resize {coordinate_transformation_mode}: not supported by the torch builder")
+    rest = [i for i in range(x.dim()) if i not in axes]
+    order = rest + axes
+    y = x.permute(*order).reshape(1, -1, *[x.shape[i] for i in axes])
+    size = [target[i] for i in axes]
     if mode == "linear":
+        kind = "bilinear" if len(axes) == 2 else "linear"
         align = coordinate_transformation_mode == "align_corners"
-        if coordinate_transformation_mode not in ("half_pixel", "pytorch_half_pixel", "align_corners"):
-            raise PosekitError(f"Resize {coordinate_transformation_mode}: not supported by the torch builder")
-        return F.interpolate(x, size=size, scale_factor=factor, mode="bilinear", align_corners=align)
-    return F.interpolate(x, size=size, scale_factor=factor, mode="nearest")
+        y = F.interpolate(y, size=size, mode=kind, align_corners=align)
+    else:
+        y = F.interpolate(y, size=size, mode="nearest")
+    y = y.reshape(*[x.shape[i] for i in rest], *size)
+    return y.permute(*np.argsort(order).tolist())
 
 
 def _reshape(x, shape, *, allowzero=0):
