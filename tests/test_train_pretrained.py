@@ -173,6 +173,9 @@ def test_cli_finetune_resume_export_estimate(tmp_path: Path, model_package: Path
     assert changed > 0
     model = load_model(out)
     assert isinstance(model, EfficientPose) and model.schema.name == "mpii16"
+    from posekit.models.tta import batch_runner
+
+    assert model.spec.graph == str(out) and batch_runner(model) is None  # top-down never swaps in zoo weights
     r = _posekit("eval", "run", "--model", str(out), "--dataset", data, "--gt-boxes", "--json", "--quiet")
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["persons"] == 4
@@ -206,3 +209,35 @@ def test_movenet_raw_heads_equal_onnxruntime(model_package: Path) -> None:
     assert [r.shape for r in refs] == [(1, 48, 48, 17), (1, 48, 48, 34)]
     for ref, got in zip(refs, ours, strict=True):
         assert np.abs(got.numpy() - ref).max() < 1e-5 * np.abs(ref).max() + 1e-4
+
+
+@pytest.mark.parametrize(
+    ("stored_data", "call", "expected"),
+    [
+        ({"data": "lspet:a", "val_last": 8}, {}, {"data": "lspet:a", "val_last": 8}),
+        ({"data": "lspet:a", "val_last": 8}, {"data": "lspet:a", "val_last": 8},
+         {"data": "lspet:a", "val_last": 8}),
+        ({"data": "lspet:a", "val_last": 8}, {"data": "lspet:b"}, "data 'lspet:a' -> 'lspet:b'"),
+        ({"data": "lspet:a"}, {"model": "hourglass-xs"}, "model 'hourglass-s' -> 'hourglass-xs'"),
+        ({}, {"data": "lspet:a", "val_last": 8}, {"data": "lspet:a", "val_last": 8}),  # a run from before
+        ({}, {}, "pass the same --data"),
+    ],
+)
+def test_resume_options(stored_data: dict, call: dict, expected) -> None:
+    import argparse
+
+    from posekit.cli.train import DATA_OPTIONS, _resume_config
+    from posekit.train.loop import TrainConfig
+
+    stored = TrainConfig(data=stored_data)
+    args = argparse.Namespace(resume="run", init=None, model=None, num_workers=0, threads=1, epochs=None,
+                              **{k: None for k in DATA_OPTIONS})
+    for k, v in call.items():
+        setattr(args, k, v)
+    if isinstance(expected, str):
+        with pytest.raises(PosekitError, match=expected):
+            _resume_config(args, stored)
+    else:
+        cfg = _resume_config(args, stored)
+        assert {k: v for k, v in cfg.data.items() if v is not None} == expected
+        assert cfg.threads == 1 and cfg.model == stored.model

@@ -126,6 +126,13 @@ def _resume_config(args: argparse.Namespace, stored) -> object:
     from posekit.train.loop import TrainConfig
 
     given = {k: getattr(args, k) for k in DATA_OPTIONS if getattr(args, k) is not None}
+    data = stored.data
+    if not data:  # a run from before the data options were stored: the call gives them, as it used to
+        if not args.data:
+            raise PosekitError(f"--resume {args.resume}: this run predates stored data options; pass "
+                               "the same --data (and --val-last) as the first run")
+        data = {k: getattr(args, k) for k in DATA_OPTIONS}
+        given = {}
     if args.init is not None:
         given["init"] = args.init
     if args.model is not None:
@@ -135,11 +142,8 @@ def _resume_config(args: argparse.Namespace, stored) -> object:
     if changed:
         raise PosekitError(f"--resume {args.resume}: the run was started with other options "
                            f"({'; '.join(changed)}); resume without them, or start a new run with --out")
-    if not stored.data:
-        raise PosekitError(f"--resume {args.resume}: this run predates stored data options; "
-                           "start it again with --out")
     return TrainConfig(**{**stored.__dict__, "num_workers": args.num_workers, "threads": args.threads,
-                          "epochs": args.epochs or stored.epochs})
+                          "epochs": args.epochs or stored.epochs, "data": data})
 
 
 def _train(args: argparse.Namespace) -> int:
