@@ -76,6 +76,9 @@ def training_curves(epochs: Sequence[float], losses: dict[str, Sequence[float]],
     for name, ys in pck.items():
         bottom.plot(x, np.asarray(ys, float), marker=".", label=name)
     bottom.set(xlabel="epoch (0: the pretrained start)", ylabel="PCK@0.2", ylim=(0.0, 1.0))
+    from matplotlib.ticker import MaxNLocator
+
+    bottom.xaxis.set_major_locator(MaxNLocator(integer=True))
     for ax in (top, bottom):
         ax.grid(alpha=0.3)
         ax.legend()

@@ -168,9 +168,10 @@ def train(
         from posekit.train.pretrained import load_pretrained
 
         pre = load_pretrained(config.init, schema)
-        if ckpt and ckpt.get("init", {}).get("sha256") != pre.identity["sha256"]:
+        started = (ckpt.get("init") or {}).get("sha256", "none") if ckpt else None
+        if ckpt and started != pre.identity["sha256"]:
             raise PosekitError(f"--resume {out}: --init {config.init} changed since the run started "
-                               f"(sha256 {ckpt['init']['sha256'][:12]} -> {pre.identity['sha256'][:12]})")
+                               f"(sha256 {started[:12]} -> {pre.identity['sha256'][:12]})")
         model_cfg = None
         input_size, heatmap_size = pre.spec.input_size, pre.spec.heatmap_size
         mean, std, family_sigma = pre.spec.mean, pre.spec.std, pre.spec.sigma
