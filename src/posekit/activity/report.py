@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from posekit.errors import PosekitError
 from posekit.metrics.classification import classification_report
 
 
@@ -41,40 +42,14 @@ def majority_baseline(y_train: NDArray[np.str_], y_eval: NDArray[np.str_],
     return {"label": top, **{k: v for k, v in m.items() if k not in ("per_class", "confusion", "table")}}
 
 
-def confusion_image(confusion: NDArray[np.integer], labels: tuple[str, ...], title: str = ""):
-    """A PIL image of a (C, C) confusion matrix: cells shaded by the row-normalised rate (recall per true
-    class), counts written in the cells, true classes as rows, predicted as columns."""
-    from PIL import Image, ImageDraw, ImageFont
+def save_confusion_png(confusion: NDArray[np.integer], labels: tuple[str, ...], title: str, path) -> None:
+    """The (C, C) confusion matrix (`posekit.plot.confusion_chart`: row-normalised shading, counts, true
+    classes as rows) as a PNG at ``path``; skipped with one line on stderr when matplotlib is missing."""
+    import sys
 
-    cm = np.asarray(confusion, dtype=np.int64)
-    c = len(labels)
-    font = ImageFont.load_default()
-    cell = 28
-    left = 12 + max((int(font.getlength(str(n))) for n in labels), default=0)
-    top = left + 24
-    img = Image.new("RGB", (left + c * cell + 12, top + c * cell + 12), "white")
-    draw = ImageDraw.Draw(img)
-    draw.text((8, 6), title or "confusion matrix (rows: true, columns: predicted)", fill="black", font=font)
-    # predicted labels above the columns, reading upwards from the matrix: drawn as rows starting at the
-    # left edge, then turned a quarter counter-clockwise (row 0 -> leftmost column, left edge -> bottom)
-    col_names = Image.new("RGB", (left, c * cell), "white")
-    cd = ImageDraw.Draw(col_names)
-    for i, name in enumerate(labels):
-        cd.text((6, i * cell + cell // 2 - 6), name, fill="black", font=font)
-    img.paste(col_names.rotate(90, expand=True), (left, 24))
-    rows = cm.sum(axis=1, keepdims=True)
-    rate = np.divide(cm, rows, out=np.zeros(cm.shape), where=rows > 0)
-    for i, name in enumerate(labels):
-        draw.text((left - 6 - font.getlength(name), top + i * cell + cell // 2 - 6), name, fill="black",
-                  font=font)
-        for j in range(c):
-            shade = int(round(255 * (1 - rate[i, j])))
-            x, y = left + j * cell, top + i * cell
-            draw.rectangle([x, y, x + cell - 1, y + cell - 1], fill=(shade, shade, 255),
-                           outline=(200, 200, 200))
-            if cm[i, j]:
-                text = str(cm[i, j])
-                ink = "white" if rate[i, j] > 0.5 else "black"
-                draw.text((x + (cell - font.getlength(text)) / 2, y + cell // 2 - 6), text, fill=ink,
-                          font=font)
-    return img
+    from posekit.plot import confusion_chart, save_figure
+
+    try:
+        save_figure(confusion_chart(confusion, labels, title), path)
+    except PosekitError as err:
+        print(f"{path}: not drawn; {err}", file=sys.stderr)

@@ -18,10 +18,9 @@ from posekit.activity.classifier import ActivityClassifier, fit_classifier, requ
 from posekit.activity.dataset import PersonSet, person_set, perturb, split_samples
 from posekit.activity.dataset import augment as augment_joints
 from posekit.activity.io import load_classifier, read_meta, save_classifier
-from posekit.activity.report import confusion_image, majority_baseline, split_metrics
+from posekit.activity.report import majority_baseline, save_confusion_png, split_metrics
 from posekit.errors import PosekitError
 from posekit.formats import write_json
-from posekit.render import save_png
 
 FRACTIONS = (0.7, 0.15, 0.15)
 # The defaults: the best (accuracy + macro-F1) / 2 on MPII's validation persons of the configurations in
@@ -114,8 +113,7 @@ def _train(data: str, out: Path, kind: str, seed: int, images_dir: str | Path | 
                                    for name in ("val", "test")}
     report["perturbed_test"] = robustness(clf, test, seed=seed)
     title = f"{kind} on {len(test)} test persons: accuracy {report['test']['accuracy']:.3f}"
-    save_png(confusion_image(np.asarray(report["test"]["confusion"]), labels, title),
-             out / "confusion_test.png")
+    save_confusion_png(np.asarray(report["test"]["confusion"]), labels, title, out / "confusion_test.png")
     write_json(out / "report.json", report)
     return report
 

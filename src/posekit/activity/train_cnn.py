@@ -172,9 +172,8 @@ def train_cnn(samples: list[Sample], out: str | Path, config: str = "b0-cpu", wi
     from tqdm import tqdm
 
     from posekit.activity.cnn import ActivityCNN, get_cnn_config
-    from posekit.activity.report import confusion_image, majority_baseline, split_metrics
+    from posekit.activity.report import majority_baseline, save_confusion_png, split_metrics
     from posekit.formats import write_json
-    from posekit.render import save_png
 
     out = Path(out)
     cfg = get_cnn_config(config)
@@ -269,8 +268,7 @@ def train_cnn(samples: list[Sample], out: str | Path, config: str = "b0-cpu", wi
     report["majority_baseline"] = {n: majority_baseline(y_names["train"], y_names[n], labels)
                                    for n in ("val", "test")}
     title = f"{cfg.name} ({report['input']}) on {len(sets['test'])} test images"
-    save_png(confusion_image(np.asarray(report["test"]["confusion"]), labels, title),
-             out / "confusion_test.png")
+    save_confusion_png(np.asarray(report["test"]["confusion"]), labels, title, out / "confusion_test.png")
     write_json(out / "report.json", report)
     return report
 

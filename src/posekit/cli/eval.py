@@ -262,12 +262,11 @@ def run_model_eval(args: argparse.Namespace) -> int:
     alphas, curve = scored["curve"]
     out["auc@0.5"] = float(np.mean(curve)) * 100
     if args.curve:
-        from posekit.plot import line_chart
-        from posekit.render import save_png
+        from posekit.plot import line_chart, save_figure
 
-        img = line_chart({model.spec.name: (alphas, curve * 100)}, f"{model.spec.name} on {args.dataset}",
+        fig = line_chart({model.spec.name: (alphas, curve * 100)}, f"{model.spec.name} on {args.dataset}",
                          "alpha (fraction of the normaliser)", "PCK %", ylim=(0, 100))
-        save_png(img, args.curve)
+        save_figure(fig, args.curve)
         out["curve_png"] = str(args.curve)
     if args.json:
         print(json.dumps(_clean(out)))

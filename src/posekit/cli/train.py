@@ -1,7 +1,8 @@
 """`posekit train`: train heatmap models (PyTorch), list them, export to ONNX, benchmark the loader.
 
 posekit train --data lspet:PATH --model hourglass-s --epochs E --out RUN_DIR [--val-last N]
-posekit train --resume RUN_DIR
+posekit train --data lspet:PATH --init efficientpose --freeze-epochs 1 --out RUN_DIR   (fine-tune a zoo model)
+posekit train --resume RUN_DIR   (everything else is stored in the run)
 posekit train models [--json]
 posekit train export CHECKPOINT --out model.onnx
 posekit train bench-loader --data lspet:PATH [--model NAME] [--batches N] [--num-workers W]
@@ -27,14 +28,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--val-fraction",
         type=float,
-        default=0.1,
         help="hold out this fraction (the last images) when --val-last is not given (default 0.1)",
     )
     p.add_argument("--limit", type=int, help="use only the first N training images (after the hold-out)")
-    p.add_argument("--model", default="hourglass-s", help="model name (see `posekit train models`)")
+    p.add_argument("--model", help="model trained from scratch (`posekit train models`; default hourglass-s)")
+    p.add_argument("--init", metavar="MODEL",
+                   help="fine-tune a pretrained model: a zoo name (efficientpose) or an .onnx from `posekit "
+                        "train export` of such a run; its heads are mapped onto the data's joints by name")
+    p.add_argument("--freeze-epochs", type=int, default=0,
+                   help="with --init: keep the pretrained backbone frozen for the first N epochs (default 0)")
+    p.add_argument("--backbone-lr", type=float,
+                   help="with --init: learning rate of the pretrained backbone (default --lr / 10)")
+    p.add_argument("--epoch-size", type=int,
+                   help="persons per epoch, a fresh random subset each epoch (default: all)")
+    p.add_argument("--val-limit", type=int, help="validate on the first N held-out images only")
     p.add_argument("--epochs", type=int, help="total epochs (default 10; with --resume: the stored number)")
     p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--lr", type=float, default=1e-3, help="learning rate (with --init: of the head)")
     p.add_argument(
         "--sigma", type=float, help="heatmap Gaussian sigma in heatmap pixels (default 2 at 64x64)"
     )
@@ -84,23 +94,56 @@ def _load(spec: str) -> list:
     return load_dataset(spec)
 
 
-def _split(args: argparse.Namespace) -> tuple[list, list]:
+DATA_OPTIONS = ("data", "val_data", "val_last", "val_fraction", "limit", "val_limit")
+
+
+def _split(data: dict) -> tuple[list, list]:
+    """Training and validation samples from the data options (see DATA_OPTIONS)."""
     from posekit.errors import PosekitError
 
-    samples = _load(args.data)
-    if args.val_data:
-        train, val = samples, _load(args.val_data)
+    samples = _load(data["data"])
+    if data.get("val_data"):
+        train, val = samples, _load(data["val_data"])
     else:
-        n_val = args.val_last if args.val_last is not None else int(round(len(samples) * args.val_fraction))
+        n_val = data["val_last"] if data.get("val_last") is not None else int(
+            round(len(samples) * (data.get("val_fraction") or 0.1)))
         if not 0 < n_val < len(samples):
             raise PosekitError(
-                f"{args.data}: cannot hold out {n_val} of {len(samples)} images; "
+                f"{data['data']}: cannot hold out {n_val} of {len(samples)} images; "
                 "set --val-last or --val-fraction"
             )
         train, val = samples[:-n_val], samples[-n_val:]
-    if args.limit:
-        train = train[: args.limit]
+    if data.get("limit"):
+        train = train[: data["limit"]]
+    if data.get("val_limit"):
+        val = val[: data["val_limit"]]
     return train, val
+
+
+def _resume_config(args: argparse.Namespace, stored) -> object:
+    """The stored config with this call's runtime options; PosekitError naming what a call tried to change."""
+    from posekit.errors import PosekitError
+    from posekit.train.loop import TrainConfig
+
+    given = {k: getattr(args, k) for k in DATA_OPTIONS if getattr(args, k) is not None}
+    data = stored.data
+    if not data:  # a run from before the data options were stored: the call gives them, as it used to
+        if not args.data:
+            raise PosekitError(f"--resume {args.resume}: this run predates stored data options; pass "
+                               "the same --data (and --val-last) as the first run")
+        data = {k: getattr(args, k) for k in DATA_OPTIONS}
+        given = {}
+    if args.init is not None:
+        given["init"] = args.init
+    if args.model is not None:
+        given["model"] = args.model
+    before = {**stored.data, "init": stored.init, "model": stored.model}
+    changed = [f"{k} {before.get(k)!r} -> {v!r}" for k, v in given.items() if before.get(k) != v]
+    if changed:
+        raise PosekitError(f"--resume {args.resume}: the run was started with other options "
+                           f"({'; '.join(changed)}); resume without them, or start a new run with --out")
+    return TrainConfig(**{**stored.__dict__, "num_workers": args.num_workers, "threads": args.threads,
+                          "epochs": args.epochs or stored.epochs, "data": data})
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -113,25 +156,15 @@ def _train(args: argparse.Namespace) -> int:
     from posekit.train.loop import TrainConfig, train
 
     if args.resume:
-        stored = TrainConfig.from_dict(load_checkpoint(args.resume)["train_config"])
-        if not args.data:
-            raise PosekitError(
-                f"--resume {args.resume}: pass the same --data (and --val-last) as the first run"
-            )
-        cfg = TrainConfig(
-            **{
-                **stored.__dict__,
-                "num_workers": args.num_workers,
-                "threads": args.threads,
-                "epochs": args.epochs or stored.epochs,
-            }
-        )
+        cfg = _resume_config(args, TrainConfig.from_dict(load_checkpoint(args.resume)["train_config"]))
         out = args.resume
     else:
         if not args.data or not args.out:
             raise PosekitError("posekit train needs --data KIND:PATH and --out RUN_DIR (or --resume RUN_DIR)")
+        if args.init and args.model:
+            raise PosekitError("--init and --model both choose the model; give one of them")
         cfg = TrainConfig(
-            args.model,
+            args.model or "hourglass-s",
             args.epochs or 10,
             args.batch_size,
             args.lr,
@@ -141,9 +174,14 @@ def _train(args: argparse.Namespace) -> int:
             args.num_workers,
             args.threads,
             NO_AUGMENT if args.no_augment else AugmentConfig(),
+            init=args.init,
+            freeze_epochs=args.freeze_epochs,
+            backbone_lr=args.backbone_lr,
+            epoch_size=args.epoch_size,
+            data={k: getattr(args, k) for k in DATA_OPTIONS},
         )
         out = args.out
-    train_samples, val_samples = _split(args)
+    train_samples, val_samples = _split(cfg.data)
     print(f"train: {len(train_samples)} images, val: {len(val_samples)} images", file=sys.stderr)
     history = train(
         cfg, train_samples, val_samples, out, resume=bool(args.resume), stop_after_epoch=args.stop_after

@@ -75,12 +75,44 @@ def _load(name_or_path: str | Path, threads: int | None = None, **options):
             raise PosekitError(f"{path}: no such model file; pass a zoo name ({', '.join(list_models())})")
         from posekit.models.heatmap import HeatmapModel
 
+        base = _finetuned_base(path)
+        if base is not None:  # a zoo graph with fine-tuned weights: the zoo family runs it
+            from dataclasses import replace
+
+            spec = replace(get_spec(base), name=path.stem, graph=str(path),
+                           summary=f"{base} fine-tuned by posekit train ({path.name})")
+            return _family_model(spec, Runner(path, threads=threads), options)
         unknown = sorted(set(options) - {"min_score"})
         if unknown:
             raise PosekitError(f"model {path.name} does not take --{unknown[0].replace('_', '-')}; "
                                "it takes --min-score")
         return HeatmapModel.from_path(path, threads=threads, **options)
     spec = get_spec(str(name_or_path))
+    family = FAMILIES[spec.family]
+    if hasattr(family, "load"):  # families with their own graphs / several sessions
+        _check_options(spec, options)
+        return family.load(spec, threads=threads, **options)
+    return _family_model(spec, Runner(onnx_path(spec), threads=threads), options)
+
+
+def _finetuned_base(path: Path) -> str | None:
+    """The zoo model a `posekit train export` of an --init run was fine-tuned from, else None."""
+    import onnx
+
+    try:
+        proto = onnx.load(str(path), load_external_data=False)
+    except Exception:  # not ONNX: HeatmapModel.from_path reports it
+        return None
+    props = {p.key: p.value for p in proto.metadata_props}
+    return props.get("posekit.base") if props.get("posekit.kind") == "finetuned" else None
+
+
+def _family_model(spec: ModelSpec, runner: Runner, options: dict):
+    _check_options(spec, options)
+    return FAMILIES[spec.family](spec, runner, **options)
+
+
+def _check_options(spec: ModelSpec, options: dict) -> None:
     family = FAMILIES[spec.family]
     accepted = set(inspect.signature(family.__init__).parameters) - {"self", "spec", "runner"}
     unknown = sorted(set(options) - accepted)
@@ -90,6 +122,3 @@ def _load(name_or_path: str | Path, threads: int | None = None, **options):
 
         raise PosekitError(f"model {spec.name} does not take {flags(unknown)}; "
                            f"it takes {flags(sorted(accepted))}")
-    if hasattr(family, "load"):  # families with their own graphs / several sessions
-        return family.load(spec, threads=threads, **options)
-    return family(spec, Runner(onnx_path(spec), threads=threads), **options)

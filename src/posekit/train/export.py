@@ -75,6 +75,8 @@ def export_onnx(checkpoint: str | Path, out: str | Path, opset: int = 17) -> Pat
             return self.model(x)[-1]
 
     ckpt = load_checkpoint(_resolve(checkpoint))
+    if ckpt.get("init"):
+        return export_finetuned(ckpt, out)
     model = LastStage(model_from_checkpoint(ckpt))
     h, w = ckpt["codec"]["input_size"]
     out = Path(out)
@@ -112,3 +114,38 @@ def export_onnx(checkpoint: str | Path, out: str | Path, opset: int = 17) -> Pat
     return out
 
 
+
+
+def export_finetuned(ckpt: dict[str, Any], out: str | Path) -> Path:
+    """A fine-tuned checkpoint (``--init``) as its zoo graph with the trained weights written back: the same
+    input, preprocessing, outputs and in-graph decoding as the zoo model, so `posekit.models.registry`
+    runs it with the zoo family's own code. Metadata: posekit.kind "finetuned", posekit.base (zoo model),
+    posekit.schema (the graph's output schema), posekit.trained_on (the data's schema), posekit.val_pck."""
+    from posekit.skeletons import get_schema as schema_named
+    from posekit.train.pretrained import FINETUNED_KIND, load_pretrained
+
+    init = ckpt["init"]
+    pre = load_pretrained(init["init"], schema_named(ckpt["schema"]))
+    if pre.identity["sha256"] != init["sha256"]:
+        from posekit.errors import PosekitError
+
+        raise PosekitError(f"{init['init']}: changed since this run was trained (sha256 "
+                           f"{init['sha256'][:12]}); export needs the graph it started from")
+    pre.module.load_state_dict(ckpt["model"])
+    proto = pre.module.graph.write_back(pre.proto)
+    history = ckpt.get("history") or []
+    row = next((r for r in history if r["epoch"] == ckpt["epoch"]), None)
+    meta = {"posekit.kind": FINETUNED_KIND, "posekit.base": pre.spec.base, "posekit.schema": pre.spec.schema,
+            "posekit.trained_on": ckpt["schema"], "posekit.epoch": str(ckpt["epoch"])}
+    if row is not None and row["val_pck"] == row["val_pck"]:
+        meta["posekit.val_pck"] = repr(float(row["val_pck"]))
+    kept = [p for p in proto.metadata_props if not p.key.startswith("posekit.")]
+    del proto.metadata_props[:]
+    for p in kept:
+        proto.metadata_props.add(key=p.key, value=p.value)
+    for key, value in meta.items():
+        proto.metadata_props.add(key=key, value=value)
+    onnx.checker.check_model(proto)
+    out = Path(out)
+    write_atomic(out, proto.SerializeToString())
+    return out

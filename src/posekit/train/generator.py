@@ -62,8 +62,9 @@ class PersonDataset(torch.utils.data.Dataset):
     """Person crops with Gaussian heatmap targets.
 
     Items are indexed by (epoch, index) pairs (see `EpochSampler`) and are dicts of tensors:
-    image (3, H, W) float32 normalised with MEAN/STD; heatmaps (K, h, w) float32; weights (K,) float32
-    (0 = unlabelled or off the map); keypoints (K, 2) float32 in input pixels; labelled (K,) bool.
+    image (3, H, W) float32 normalised with mean / std (default MEAN / STD); heatmaps (K, h, w) float32;
+    weights (K,) float32 (0 = unlabelled or off the map); keypoints (K, 2) float32 in input pixels;
+    labelled (K,) bool.
     """
 
     def __init__(
@@ -72,6 +73,8 @@ class PersonDataset(torch.utils.data.Dataset):
         codec: HeatmapCodec,
         augment: AugmentConfig | None = None,
         seed: int = 0,
+        mean: tuple[float, float, float] = MEAN,
+        std: tuple[float, float, float] = STD,
     ) -> None:
         if not samples:
             raise PosekitError("no samples to train on: check the --data path")
@@ -80,6 +83,7 @@ class PersonDataset(torch.utils.data.Dataset):
         self.codec = codec
         self.augment = augment or NO_AUGMENT
         self.seed = seed
+        self.mean, self.std = np.asarray(mean, np.float32), np.asarray(std, np.float32)
         self.refs, self.skipped = index_persons(self.samples)
         self.flip_perm = np.asarray(self.schema.flip_permutation())
 
@@ -106,7 +110,7 @@ class PersonDataset(torch.utils.data.Dataset):
         if flipped:
             xy, labelled = xy[self.flip_perm], labelled[self.flip_perm]
         heatmaps, weights = self.codec.encode(xy, labelled)
-        image = (pixels / 255.0 - np.asarray(MEAN, np.float32)) / np.asarray(STD, np.float32)
+        image = (pixels / 255.0 - self.mean) / self.std
         return {
             "image": np.ascontiguousarray(image.transpose(2, 0, 1), dtype=np.float32),
             "heatmaps": heatmaps,
@@ -141,16 +145,20 @@ class PersonDataset(torch.utils.data.Dataset):
 
 
 class EpochSampler(torch.utils.data.Sampler):
-    """Yields (epoch, index) pairs: a shuffled (or ordered) pass whose order depends only on (seed, epoch)."""
+    """Yields (epoch, index) pairs: a shuffled (or ordered) pass whose order depends only on (seed, epoch).
 
-    def __init__(self, n: int, shuffle: bool, seed: int = 0) -> None:
+    per_epoch: only the first that many of each epoch's shuffled order (an epoch of a random subset, so a
+    time-boxed run sees images from the whole set and is checkpointed often)."""
+
+    def __init__(self, n: int, shuffle: bool, seed: int = 0, per_epoch: int | None = None) -> None:
         self.n, self.shuffle, self.seed, self.epoch = n, shuffle, seed, 0
+        self.per_epoch = min(per_epoch, n) if per_epoch else n
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
     def __len__(self) -> int:
-        return self.n
+        return self.per_epoch
 
     def __iter__(self) -> Iterator[tuple[int, int]]:
         if self.shuffle:
@@ -158,7 +166,7 @@ class EpochSampler(torch.utils.data.Sampler):
             order = torch.randperm(self.n, generator=g).tolist()
         else:
             order = list(range(self.n))
-        return iter((self.epoch, i) for i in order)
+        return iter((self.epoch, i) for i in order[: self.per_epoch])
 
 
 def make_loader(
@@ -168,9 +176,11 @@ def make_loader(
     num_workers: int = 0,
     prefetch_factor: int = 2,
     drop_last: bool = False,
+    per_epoch: int | None = None,
 ) -> torch.utils.data.DataLoader:
-    """A DataLoader over (epoch, index) pairs; call ``loader.sampler.set_epoch(e)`` before each epoch."""
-    sampler = EpochSampler(len(dataset), shuffle, dataset.seed)
+    """A DataLoader over (epoch, index) pairs; call ``loader.sampler.set_epoch(e)`` before each epoch.
+    per_epoch: see `EpochSampler`."""
+    sampler = EpochSampler(len(dataset), shuffle, dataset.seed, per_epoch)
     extra = {"prefetch_factor": prefetch_factor, "persistent_workers": True} if num_workers > 0 else {}
     return torch.utils.data.DataLoader(
         dataset, batch_size=batch_size, sampler=sampler, num_workers=num_workers, drop_last=drop_last, **extra

@@ -48,7 +48,11 @@ LOG_FIELDS = ("epoch", "train_loss", "val_loss", "val_pck", "lr", "train_images"
 @dataclass(frozen=True)
 class TrainConfig:
     """model: a name from `posekit.train.models`; sigma: heatmap Gaussian in heatmap pixels (None: 2 px at
-    64x64, scaled with the heatmap width); threads: torch CPU threads (None: leave torch's default)."""
+    64x64, scaled with the heatmap width; with init: the family's); threads: torch CPU threads (None: leave
+    torch's default). Fine-tuning: init: a zoo name or fine-tuned .onnx (`posekit.train.pretrained`; then
+    ``model`` is ignored); freeze_epochs: the pretrained backbone is frozen for the first that many epochs;
+    backbone_lr: its learning rate (None: lr / 10; ``lr`` is the head's). epoch_size: persons per epoch (a
+    fresh random subset each epoch; None: all). data: the data options (spec, split), stored for resume."""
 
     model: str = "hourglass-s"
     epochs: int = 10
@@ -60,6 +64,11 @@ class TrainConfig:
     num_workers: int = 0
     threads: int | None = None
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+    init: str | None = None
+    freeze_epochs: int = 0
+    backbone_lr: float | None = None
+    epoch_size: int | None = None
+    data: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -151,29 +160,59 @@ def train(
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     use_amp = device.type == "cuda"
 
-    model_cfg = config_from_dict(ckpt["model_config"]) if ckpt else get_config(config.model)
-    sigma = config.sigma if config.sigma is not None else default_sigma(model_cfg.output_size)
-    codec = HeatmapCodec(model_cfg.input_size, model_cfg.output_size, sigma)
+    if not train_samples:
+        raise PosekitError("no samples to train on: check the --data path")
+    schema = train_samples[0].schema
+    pre = None
+    if config.init:
+        from posekit.train.pretrained import load_pretrained
+
+        pre = load_pretrained(config.init, schema)
+        started = (ckpt.get("init") or {}).get("sha256", "none") if ckpt else None
+        if ckpt and started != pre.identity["sha256"]:
+            raise PosekitError(f"--resume {out}: --init {config.init} changed since the run started "
+                               f"(sha256 {started[:12]} -> {pre.identity['sha256'][:12]})")
+        model_cfg = None
+        input_size, heatmap_size = pre.spec.input_size, pre.spec.heatmap_size
+        mean, std, family_sigma = pre.spec.mean, pre.spec.std, pre.spec.sigma
+    else:
+        model_cfg = config_from_dict(ckpt["model_config"]) if ckpt else get_config(config.model)
+        input_size, heatmap_size = model_cfg.input_size, model_cfg.output_size
+        mean, std, family_sigma = MEAN, STD, default_sigma(heatmap_size)
+    sigma = config.sigma if config.sigma is not None else family_sigma
+    codec = HeatmapCodec(input_size, heatmap_size, sigma)
     if not ckpt:
         random.seed(config.seed)
         np.random.seed(config.seed)
         torch.manual_seed(config.seed)
-    train_set = PersonDataset(train_samples, codec, config.augment, seed=config.seed)
-    val_set = PersonDataset(val_samples, codec, None, seed=config.seed)
+    train_set = PersonDataset(train_samples, codec, config.augment, config.seed, mean, std)
+    val_set = PersonDataset(val_samples, codec, None, config.seed, mean, std)
     schema = train_set.schema
     if val_set.schema.name != schema.name:
         raise PosekitError(
             f"validation schema {val_set.schema.name} differs from training schema {schema.name}"
         )
+    if ckpt and ckpt["schema"] != schema.name:
+        raise PosekitError(f"--resume {out}: the run trained on {ckpt['schema']}, this data is "
+                           f"{schema.name}; resume with the run's own data")
     for line in train_set.skipped + val_set.skipped:
         log(f"skipped: {line}")
-    train_loader = make_loader(train_set, config.batch_size, True, config.num_workers, drop_last=True)
+    train_loader = make_loader(train_set, config.batch_size, True, config.num_workers, drop_last=True,
+                               per_epoch=config.epoch_size)
     val_loader = make_loader(val_set, config.batch_size, False, config.num_workers)
     if len(train_loader) == 0:
         raise PosekitError(f"{len(train_set)} training persons is less than one batch of {config.batch_size}")
 
-    model = create_model(model_cfg, schema.num_keypoints).to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    if pre is not None:
+        model = pre.module.to(device)
+        backbone_lr = config.backbone_lr if config.backbone_lr is not None else config.lr / 10
+        groups = [{"params": pre.head(), "lr": config.lr}, {"params": pre.backbone(), "lr": backbone_lr}]
+        opt = torch.optim.Adam(groups, weight_decay=config.weight_decay)
+        name = f"{pre.spec.base} (pretrained, {schema.name} head by joint name)"
+    else:
+        model = create_model(model_cfg, schema.num_keypoints).to(device)
+        opt = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        name = model_cfg.name
     total_steps = config.epochs * len(train_loader)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda step: 0.5 * (1 + math.cos(math.pi * min(step, total_steps) / total_steps))
@@ -189,17 +228,34 @@ def train(
         set_rng_state(ckpt["rng"])
         history, start = list(ckpt["history"]), int(ckpt["epoch"])
         log(f"resumed {out / 'last.pt'} after epoch {start}")
+    flops = f"{count_flops(model, input_size) / 1e9:.3f} GFLOPs per image" if pre is None else "pretrained"
     log(
-        f"{model_cfg.name}: {count_parameters(model):,} parameters, "
-        f"{count_flops(model, model_cfg.input_size) / 1e9:.3f} GFLOPs per image; device {device}, "
+        f"{name}: {count_parameters(model):,} parameters, {flops}; device {device}, "
         f"torch threads {torch.get_num_threads()}, {len(train_set)} train / {len(val_set)} val persons"
     )
 
     reported: set[int] = set()
-    best = max((h["val_pck"] for h in history if h["val_pck"] == h["val_pck"]), default=-1.0)
+    trained = [h["val_pck"] for h in history if h["epoch"] > 0 and h["val_pck"] == h["val_pck"]]
+    best = max(trained, default=-1.0)
+    if pre is not None and not history:
+        t0 = time.time()
+        val_loss, pck, _ = evaluate(model, val_loader, codec, schema, device)
+        history.append({"epoch": 0, "train_loss": float("nan"), "val_loss": val_loss, "val_pck": pck,
+                        "lr": 0.0, "train_images": 0, "val_images": len(val_set),
+                        "seconds": round(time.time() - t0, 2)})
+        log(f"epoch 0 (pretrained start): val loss {val_loss:.6g}  val PCK@0.2 {pck:.4f}")
+        _write_csv(out / "log.csv", history)
+    if stop_after_epoch is not None and start >= stop_after_epoch:
+        return history
     for epoch in range(start, config.epochs):
         t0 = time.time()
         model.train()
+        if pre is not None:
+            frozen = epoch < config.freeze_epochs
+            for p in pre.backbone():
+                p.requires_grad_(not frozen)
+            if frozen:
+                log(f"epoch {epoch + 1}: backbone frozen ({len(pre.backbone())} tensors)")
         train_loader.sampler.set_epoch(epoch)
         total, n = 0.0, 0
         bar = tqdm(train_loader, desc=f"epoch {epoch + 1}/{config.epochs}", unit="batch", disable=None)
@@ -237,7 +293,8 @@ def train(
             f"val PCK@0.2 {pck:.4f}  ({row['seconds']} s)"
         )
         state = {
-            "model_config": config_to_dict(model_cfg),
+            "model_config": config_to_dict(model_cfg) if model_cfg is not None else None,
+            "init": pre.identity if pre is not None else None,
             "num_keypoints": schema.num_keypoints,
             "schema": schema.name,
             "codec": {
@@ -245,8 +302,8 @@ def train(
                 "heatmap_size": codec.heatmap_size,
                 "sigma": codec.sigma,
             },
-            "mean": MEAN,
-            "std": STD,
+            "mean": mean,
+            "std": std,
             "train_config": config.to_dict(),
             "epoch": epoch + 1,
             "model": model.state_dict(),

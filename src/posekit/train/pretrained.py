@@ -1,0 +1,162 @@
+"""Zoo models (or their fine-tuned exports) as trainable PyTorch modules with their pretrained weights.
+
+``load_pretrained(init, schema)``: ``init`` is a zoo name (``efficientpose``) or an ``.onnx`` written by
+``posekit train export`` from such a run. The model's converted ONNX graph becomes an
+`posekit.train.onnx_torch.OnnxModule`; its heatmap head is mapped onto the target schema by joint name
+(`posekit.skeletons.joint_mapping`): the module returns the target's joints in the target's order, so the
+training loop, its loss and its validation are the same as for a model trained from scratch.
+
+A trainable family is a frozen `FineTuneSpec`: the graph tensor holding the raw heatmaps, its joint order,
+how the zoo runtime normalises the input (so training sees exactly what the runtime feeds), the prefix of
+the pretrained backbone's weights (frozen for ``--freeze-epochs``, trained at ``--backbone-lr``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import onnx
+import torch
+from torch import nn
+
+from posekit.errors import PosekitError
+from posekit.skeletons import Schema, get_schema, joint_mapping
+
+FINETUNED_KIND = "finetuned"
+MIN_SHARED_JOINTS = 8
+
+
+@dataclass(frozen=True)
+class FineTuneSpec:
+    """family / base: the zoo family and model; heatmaps: the graph tensor of raw heatmaps (N, h, w, C);
+    joints: its channel order; mean / std: RGB in [0, 1] -> (x - mean) / std equals the runtime's input;
+    backbone: initializer-name prefix of the pretrained backbone; sigma: heatmap Gaussian (heatmap px)."""
+
+    family: str
+    base: str
+    input_size: tuple[int, int]
+    heatmap_size: tuple[int, int]
+    heatmaps: str
+    joints: tuple[str, ...]
+    schema: str
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    backbone: str
+    sigma: float
+
+
+def _efficientpose() -> FineTuneSpec:
+    from posekit.models.efficientpose import GRAPH_JOINTS
+
+    # x / 127.5 - 1 (the graph's measured normalisation) = (x / 255 - 0.5) / 0.5. sigma 8 px: the pretrained
+    # maps' half-maximum width on LSP crops is ~14 px, a stride-8 feature cell is 8 px.
+    return FineTuneSpec("efficientpose", "efficientpose", (368, 368), (368, 368), "upscaled_confs/BiasAdd:0",
+                        GRAPH_JOINTS, "mpii16", (0.5, 0.5, 0.5), (0.5, 0.5, 0.5), "efficientnet-lite4/", 8.0)
+
+
+SPECS = {"efficientpose": _efficientpose}
+
+
+def _zoo_proto(name: str) -> tuple[onnx.ModelProto, str]:
+    from posekit.models.registry import get_spec, onnx_path
+
+    path = onnx_path(get_spec(name))
+    return onnx.load(str(path)), _sha256(path)
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def resolve_init(init: str) -> tuple[FineTuneSpec, onnx.ModelProto, str]:
+    """The spec, ONNX graph and source sha256 of a zoo name or a fine-tuned export; PosekitError otherwise."""
+    path = Path(init)
+    if init in SPECS:
+        proto, digest = _zoo_proto(init)
+        return SPECS[init](), proto, digest
+    if path.suffix != ".onnx" and not path.exists():
+        from posekit.models.registry import MODELS
+
+        known = ", ".join(SPECS)
+        hint = (f"{init} has no trainable heads here" if init in MODELS else f"unknown model {init!r}")
+        raise PosekitError(f"--init {init}: {hint}; give one of {known} or a posekit-exported .onnx")
+    if not path.is_file():
+        raise PosekitError(f"--init {init}: no such file; give a zoo name ({', '.join(SPECS)}) or an .onnx")
+    try:
+        proto = onnx.load(str(path))
+    except Exception as err:  # onnx raises DecodeError and others for a foreign file
+        raise PosekitError(f"--init {init}: not a readable ONNX file ({type(err).__name__})") from None
+    props = {p.key: p.value for p in proto.metadata_props}
+    if props.get("posekit.kind") != FINETUNED_KIND or props.get("posekit.base") not in SPECS:
+        raise PosekitError(f"--init {init}: not a posekit fine-tuned export (no posekit.kind="
+                           f"{FINETUNED_KIND} metadata); give a zoo name ({', '.join(SPECS)}) or a file from "
+                           "`posekit train export` of an --init run")
+    return SPECS[props["posekit.base"]](), proto, _sha256(path)
+
+
+def channel_map(spec: FineTuneSpec, target: Schema) -> list[int]:
+    """For each target joint, the model's heatmap channel (by name, `joint_mapping`). PosekitError when the
+    target has joints the model lacks or shares fewer than MIN_SHARED_JOINTS with it."""
+    model_schema = get_schema(spec.schema)
+    by_name = joint_mapping(model_schema, target)
+    shared = [target.keypoints[i] for i, j in enumerate(by_name) if j is not None]
+    missing = [target.keypoints[i] for i, j in enumerate(by_name) if j is None]
+    if len(shared) < MIN_SHARED_JOINTS:
+        raise PosekitError(
+            f"--init {spec.base}: its schema {model_schema.name} shares {len(shared)} joints with the data's "
+            f"{target.name} ({', '.join(shared) or 'none'}); at least {MIN_SHARED_JOINTS} are needed: "
+            "train from scratch with --model instead")
+    if missing:
+        raise PosekitError(
+            f"--init {spec.base}: the data's {target.name} has joints {model_schema.name} lacks "
+            f"({', '.join(missing)}); this family's head cannot grow new channels yet")
+    return [spec.joints.index(model_schema.keypoints[j]) for j in by_name if j is not None]
+
+
+class PretrainedHeatmaps(nn.Module):
+    """(B, 3, H, W) normalised RGB -> [heatmaps (B, K, h, w)] in the target schema's joint order."""
+
+    def __init__(self, graph: nn.Module, channels: list[int]) -> None:
+        super().__init__()
+        self.graph = graph
+        self.register_buffer("channels", torch.tensor(channels, dtype=torch.long), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        nhwc = self.graph(x.permute(0, 2, 3, 1))[0]
+        return [nhwc.permute(0, 3, 1, 2)[:, self.channels]]
+
+    def backbone_parameters(self, prefix: str) -> list[nn.Parameter]:
+        pairs = zip(self.graph.param_names, self.graph.weights, strict=True)
+        return [p for n, p in pairs if n.startswith(prefix)]
+
+
+@dataclass
+class Pretrained:
+    """A trainable model from ``init``: module, its spec, its source graph and identity (for checkpoints)."""
+
+    spec: FineTuneSpec
+    module: PretrainedHeatmaps
+    proto: onnx.ModelProto
+    identity: dict[str, Any]
+
+    def backbone(self) -> list[nn.Parameter]:
+        return self.module.backbone_parameters(self.spec.backbone)
+
+    def head(self) -> list[nn.Parameter]:
+        ids = {id(p) for p in self.backbone()}
+        return [p for p in self.module.parameters() if id(p) not in ids]
+
+
+def load_pretrained(init: str, target: Schema) -> Pretrained:
+    """The trainable model for ``init`` (zoo name or fine-tuned .onnx) on data of schema ``target``."""
+    from posekit.train.onnx_torch import OnnxModule
+
+    spec, proto, digest = resolve_init(init)
+    channels = channel_map(spec, target)
+    module = PretrainedHeatmaps(OnnxModule(proto, [spec.heatmaps]), channels)
+    identity = {"init": init, "base": spec.base, "sha256": digest, "schema": target.name,
+                "channels": channels}
+    return Pretrained(spec, module, proto, identity)
