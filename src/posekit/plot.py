@@ -35,11 +35,16 @@ def pyplot() -> Any:
 
 
 def save_figure(fig: Any, path: str | Path) -> Path:
-    """Write ``fig`` as a PNG (atomically) and close it."""
+    """Write ``fig`` as an RGB PNG (atomically; the figure is opaque, so no alpha) and close it."""
+    from PIL import Image
+
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=DPI)
     pyplot().close(fig)
-    write_atomic(path, buf.getvalue())
+    buf.seek(0)
+    out = io.BytesIO()
+    Image.open(buf).convert("RGB").save(out, format="PNG", optimize=True)
+    write_atomic(path, out.getvalue())
     return Path(path)
 
 
