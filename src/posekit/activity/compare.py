@@ -64,9 +64,8 @@ def compare_image_models(data: str, labels: str | None, out: str | Path, modes: 
                          threads: int | None = 1, progress: bool = True) -> dict[str, Any]:
     """Cross-validate ``modes`` on the labelled images of ``data`` and write the report to ``out``."""
     from posekit.activity.crossval import cross_validate
-    from posekit.activity.report import confusion_image
+    from posekit.activity.report import save_confusion_png
     from posekit.formats import write_json
-    from posekit.render import save_png
 
     for mode in modes:
         if mode not in MODES:
@@ -85,8 +84,8 @@ def compare_image_models(data: str, labels: str | None, out: str | Path, modes: 
         report["models"][mode] = result
         m = result["pooled"]
         title = f"{mode}: {folds}-fold CV accuracy {m['accuracy']:.3f}, macro-F1 {m['f1_macro']:.3f}"
-        save_png(confusion_image(np.asarray(m["confusion"]), images.classes, title),
-                 out / f"confusion_{mode.replace('+', '_')}.png")
+        save_confusion_png(np.asarray(m["confusion"]), images.classes, title,
+                           out / f"confusion_{mode.replace('+', '_')}.png")
     write_json(out / "report.json", report)
     return report
 
