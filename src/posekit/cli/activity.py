@@ -188,25 +188,23 @@ def run_predict(args: argparse.Namespace) -> int:
     clf = load_classifier(args.model)
     pose_model = load_model(args.pose_model, min_score=args.min_score)
     out = Path(args.out)
-    results, failed = [], []
-    for path in map(Path, args.images):
-        try:
-            image = read_image(path)
-            poses = pose_model.predict(image.rgb)
-            people = classify_poses(clf, poses, args.top_k)
-            result = result_json(path, classify_poses(clf, poses.scaled(image.scale), args.top_k),
-                                 poses.scaled(image.scale), args.model, args.pose_model)
-            write_json(out / f"{path.stem}.activity.json", result)
-            save_png(draw_activities(image.rgb, poses, people), out / f"{path.stem}.activity.png")
-            results.append(result)
-            if not people:
-                raise PosekitError(f"{path}: no person found by {args.pose_model} (min score "
-                                   f"{args.min_score}); use an image with a visible person or a lower "
-                                   "--min-score")
-        except PosekitError as err:
-            if len(args.images) == 1:
-                raise
-            failed.append(str(err))
+    results: list[dict] = []
+
+    def predict(path: Path) -> None:
+        image = read_image(path)
+        poses = pose_model.predict(image.rgb)
+        people = classify_poses(clf, poses, args.top_k)
+        result = result_json(path, classify_poses(clf, poses.scaled(image.scale), args.top_k),
+                             poses.scaled(image.scale), args.model, args.pose_model)
+        write_json(out / f"{path.stem}.activity.json", result)
+        save_png(draw_activities(image.rgb, poses, people), out / f"{path.stem}.activity.png")
+        results.append(result)
+        if not people:
+            raise PosekitError(f"{path}: no person found by {args.pose_model} (min score "
+                               f"{args.min_score}); use an image with a visible person or a lower "
+                               "--min-score")
+
+    failed = _each_image(args.images, predict)
     if args.json:
         print(json.dumps(results, indent=1))
     else:
@@ -218,6 +216,24 @@ def run_predict(args: argparse.Namespace) -> int:
     for message in failed:
         print(f"posekit: error: {message}", file=sys.stderr)
     return 1 if failed else 0
+
+
+def _each_image(images: list[str], work) -> list[str]:
+    """``work(path)`` for each image; a bad file's one-line error is kept and the batch goes on (with one
+    image, its error is raised). Returns the errors."""
+    from pathlib import Path
+
+    from posekit.errors import PosekitError
+
+    failed = []
+    for path in map(Path, images):
+        try:
+            work(path)
+        except PosekitError as err:
+            if len(images) == 1:
+                raise
+            failed.append(str(err))
+    return failed
 
 
 def run_train_cnn(args: argparse.Namespace) -> int:
@@ -241,22 +257,19 @@ def run_predict_image(args: argparse.Namespace) -> int:
     from posekit.activity.compare import load_image_model
     from posekit.activity.extract import Extractor
     from posekit.activity.image_predict import label_people
-    from posekit.errors import PosekitError
     from posekit.formats import write_json
 
     model, meta = load_image_model(args.model)
     extractor = Extractor(args.out, backbone=meta.get("backbone"),
                           pose_model=meta.get("pose_model", "movenet-multipose"))
-    results, failed = [], []
-    for path in map(Path, args.images):
-        try:
-            result = label_people(model, extractor.compute(path), path, args.model, args.top_k)
-            write_json(Path(args.out) / f"{path.stem}.activity.json", result)
-            results.append(result)
-        except PosekitError as err:
-            if len(args.images) == 1:
-                raise
-            failed.append(str(err))
+    results: list[dict] = []
+
+    def predict(path: Path) -> None:
+        result = label_people(model, extractor.compute(path), path, args.model, args.top_k)
+        write_json(Path(args.out) / f"{path.stem}.activity.json", result)
+        results.append(result)
+
+    failed = _each_image(args.images, predict)
     if args.json:
         print(json.dumps(results, indent=1))
     else:
