@@ -40,9 +40,14 @@ def _edge_color(base: tuple[int, int, int], side: str) -> tuple[int, int, int]:
     return tuple(int(c * 0.6) for c in base)
 
 
+def _line_width(side: int) -> int:
+    """Skeleton line width in pixels for an image whose longer side is ``side``."""
+    return max(2, round(side / 300))
+
+
 def _person_ops(poses: Poses, i: int, min_keypoint_score: float, side: int) -> list[tuple[str, tuple, dict]]:
     """What drawing person ``i`` takes, as ImageDraw calls (method, args, keyword args) in image pixels."""
-    width = max(2, round(side / 300))
+    width = _line_width(side)
     radius = width + 1
     names = poses.schema.keypoints
     xy, sc = poses.xy[i], poses.scores[i]
@@ -117,7 +122,7 @@ def draw_poses_yuv(planes: list[NDArray[np.uint8]], poses: Poses, min_keypoint_s
 
     h, w = planes[0].shape
     side = max(h, w)
-    pad = max(2, round(side / 300)) * 2 + 4
+    pad = _line_width(side) * 2 + 4  # lines and keypoint dots reach past their coordinates
     for i in range(len(poses)):
         ops = _person_ops(poses, i, min_keypoint_score, side)
         if not ops:

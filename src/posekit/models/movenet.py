@@ -44,7 +44,7 @@ class MoveNet:
 
     @property
     def fit_side(self) -> int:
-        """The square the whole image is first fitted into (a smaller copy fitted to it gives the same
+        """The side the image's longer side is first resized to (a copy already resized so gives the same
         poses, scaled: video passes one, see ``PoseTracker.detect_frame``)."""
         return self.spec.input_size
 

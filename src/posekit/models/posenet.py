@@ -83,7 +83,7 @@ class PoseNet:
 
     @property
     def fit_side(self) -> int:
-        """The square the whole image is first fitted into (see ``MoveNet.fit_side``)."""
+        """The side the image's longer side is first resized to (see ``MoveNet.fit_side``)."""
         return self.resolution
 
     def preprocess(self, rgb: NDArray[np.uint8]) -> tuple[NDArray[np.float32], Letterbox]:

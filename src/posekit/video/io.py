@@ -78,10 +78,9 @@ class Frame:
         if self._rgb is None:
             return self.picture.reformat(width=width, height=height, format="rgb24",
                                          interpolation="BILINEAR").to_ndarray()
-        from PIL import Image as PILImage
+        from posekit.preprocess import resize
 
-        return np.asarray(PILImage.fromarray(self._rgb).resize((width, height), PILImage.BILINEAR,
-                                                                reducing_gap=2.0))
+        return resize(self._rgb, width, height)
 
     def yuv420(self) -> YuvPlanes | None:
         """A copy of the picture as Y, U and V planes ((H, W), (H/2, W/2) twice; writable) where it is

@@ -161,8 +161,8 @@ class PoseTracker:
         return self.model.predict(rgb)
 
     def detect_frame(self, frame) -> Poses:
-        """``detect`` on a video ``Frame``. A model that first fits the whole frame into a square input
-        (``fit_side``: MoveNet, PoseNet) gets the frame already reduced to that fit, scaled straight from
+        """``detect`` on a video ``Frame``. A model that first resizes the whole frame to a longer side of
+        ``fit_side`` (MoveNet, PoseNet) gets the frame already reduced to that fit, scaled straight from
         the decoder's YUV picture (``Frame.reduced``), and its poses are scaled back: the full-size RGB
         frame is never made for it."""
         side = getattr(self.model, "fit_side", None)

@@ -200,16 +200,15 @@ class Tracker:
         if not lost or not free:
             return []
         threshold = self.params.keypoint_threshold
+        centres = np.array([_centre(poses.xy[pi], poses.scores[pi], threshold) for pi in free])
+        sizes = np.array([person_size(poses.xy[pi], poses.scores[pi], threshold) for pi in free])
         sim = np.zeros((len(lost), len(free)))
         for r, ti in enumerate(lost):
             track = self.tracks[ti]
-            t_xy, t_sc = track.predicted(time), track.scores
-            t_centre = _centre(t_xy, t_sc, threshold)
-            t_size = person_size(track.xy, t_sc, threshold)
-            for c, pi in enumerate(free):
-                size = max(t_size, person_size(poses.xy[pi], poses.scores[pi], threshold))
-                gap = np.linalg.norm(_centre(poses.xy[pi], poses.scores[pi], threshold) - t_centre)
-                sim[r, c] = 1.0 - gap / (REID_DISTANCE * size * (1.0 + time - track.last_seen))
+            t_centre = _centre(track.predicted(time), track.scores, threshold)
+            size = np.maximum(person_size(track.xy, track.scores, threshold), sizes)
+            gap = np.linalg.norm(centres - t_centre, axis=1)
+            sim[r] = 1.0 - gap / (REID_DISTANCE * size * (1.0 + time - track.last_seen))
         return [(lost[r], free[c]) for r, c in assign(sim, 1e-6)]
 
     def _smooth(self, poses: Poses, time: float) -> Poses:
