@@ -86,8 +86,19 @@ def test_topdown_costs_one_crop_per_person_per_frame_and_keeps_ids(model_package
     pair = np.concatenate([astronaut, astronaut], axis=1)
     # The crop count below is movenet-multipose's (exactly the two astronauts); nanodet adds weak extra boxes.
     tracker = PoseTracker(load_topdown("movenet-thunder", "movenet-multipose"), smooth=False, detect_every=10)
+    seen = []  # the track whose crop (or covering detector box) found each person, frame by frame
+    inner = tracker.tracker.update
+
+    def spy(poses, time, confident=None, sources=None):
+        seen.append(None if sources is None else sources.tolist())
+        return inner(poses, time, confident, sources)
+
+    tracker.tracker.update = spy
     out = [tracker.update(f, i / 30) for i, f in enumerate(panned(pair, 12, step=3))]
     assert all(len(p) == 2 for p in out)
+    assert seen[0] == [-1, -1]  # the first detector run: nobody followed yet
+    for found, p in zip(seen[1:], out[1:], strict=True):  # then every person comes from their own crop
+        assert sorted(found) == sorted(p.track_ids.tolist()) == [1, 2]
     first = dict(zip(out[0].track_ids.tolist(), out[0].xy[:, 0, 0].tolist(), strict=True))
     assert sorted(first) == [1, 2]
     for i, p in enumerate(out):  # each identity stays on its astronaut (the left one stays left)

@@ -147,3 +147,34 @@ def test_a_lost_person_back_in_another_pose_near_where_their_motion_leads_keeps_
     assert tracker.similarity(frame([at], shape=turned), 21 / 30).max() < tracker.params.min_similarity
     out = tracker.update(frame([at], shape=turned), 21 / 30)
     assert out.track_ids.tolist() == ([1] if same else [2])
+
+
+
+# A standing body, keypoints in COCO order: head and arms (0-10) above y = 85, hips and legs (11-16) below 80.
+BODY = np.array([[50, 5], [45, 0], [55, 0], [40, 5], [60, 5], [30, 25], [70, 25], [25, 50], [75, 50],
+                 [22, 75], [78, 85], [40, 80], [60, 80], [40, 110], [60, 110], [40, 140], [60, 140]],
+                np.float32)
+
+
+@pytest.mark.parametrize("source, same", [(1, True), (-1, False), (None, False)])
+def test_a_person_found_in_the_crop_that_follows_a_track_continues_it(source, same):
+    """Fourth association (crop provenance): a person at the frame's edge shows the legs in one frame and
+    the head and arms in the next; OKS and box overlap are under min_similarity, but the crop that found
+    them follows track 1, so they keep ID 1. Without that provenance (-1, or no sources) it is a new ID."""
+    tracker = Tracker(COCO17)
+    legs, upper = np.zeros(17, np.float32), np.zeros(17, np.float32)
+    legs[11:], upper[:11] = 0.9, 0.9
+    first = Poses(BODY[None], legs[None], np.array([0.6]), COCO17)
+    assert tracker.update(first, 0.0).track_ids.tolist() == [1]
+    second = Poses(BODY[None], upper[None], np.array([0.6]), COCO17)
+    assert tracker.similarity(second, 1 / 30).max() < tracker.params.min_similarity
+    sources = None if source is None else np.array([source])
+    assert tracker.update(second, 1 / 30, sources=sources).track_ids.tolist() == ([1] if same else [2])
+
+
+def test_a_crop_does_not_hand_its_track_to_someone_elsewhere():
+    """A person found in a track's crop whose keypoints lie nowhere near the track (no overlap where it
+    was or where its motion leads) starts a new identity rather than taking the track."""
+    tracker = Tracker(COCO17)
+    assert tracker.update(frame([(0, 0)]), 0.0).track_ids.tolist() == [1]
+    assert tracker.update(frame([(500, 0)]), 1 / 30, sources=np.array([1])).track_ids.tolist() == [2]

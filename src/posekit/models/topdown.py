@@ -102,26 +102,32 @@ def whole_image_pose(single, rgb: NDArray[np.uint8]) -> Poses:
     return Poses(best.xy, best.scores, best.pose_scores, best.schema, np.array([[0, 0, w, h]], np.float32))
 
 
-def poses_in_boxes(single, rgb: NDArray[np.uint8], boxes: NDArray[np.floating], margin: float) -> Poses:
+def poses_in_boxes(single, rgb: NDArray[np.uint8], boxes: NDArray[np.floating], margin: float,
+                   ids: NDArray[np.integer] | None = None) -> Poses:
     """The best pose of one-person model ``single`` in each box (x1, y1, x2, y2 pixels, enlarged by
     ``margin``), in image pixels; a box where the model finds nobody gives no pose. The box is kept as the
-    person's box. All crops go to ``single`` in one ``predict_many`` call (a ``CropModel``: one batched
-    session call where the graph allows)."""
+    person's box, and with ``ids`` (one per box) the box's id as the pose's ``track_ids``. All crops go to
+    ``single`` in one ``predict_many`` call (a ``CropModel``: one batched session call where the graph
+    allows)."""
     model = single if isinstance(single, CropModel) else CropModel(single)
     cuts = [crop_box(rgb, box, margin) for box in boxes]
     found = model.predict_many([crop for crop, _ in cuts])
-    xy, scores, pose_scores, kept = [], [], [], []
-    for box, (_, (x0, y0)), poses in zip(boxes, cuts, found, strict=True):
+    xy, scores, pose_scores, kept, rows = [], [], [], [], []
+    for row, (box, (_, (x0, y0)), poses) in enumerate(zip(boxes, cuts, found, strict=True)):
         if len(poses) == 0:
             continue
+        rows.append(row)
         best = int(np.argmax(poses.pose_scores))
         xy.append(poses.xy[best] + np.array([x0, y0], np.float32))
         scores.append(poses.scores[best])
         pose_scores.append(poses.pose_scores[best])
         kept.append(box)
     if not xy:
-        return Poses.empty(model.schema, with_boxes=True)
-    return Poses(np.stack(xy), np.stack(scores), np.array(pose_scores), model.schema, np.stack(kept))
+        empty = Poses.empty(model.schema, with_boxes=True)
+        return empty if ids is None else empty.with_track_ids(np.zeros(0, np.int64))
+    kept_ids = None if ids is None else np.asarray(ids, np.int64)[rows]
+    return Poses(np.stack(xy), np.stack(scores), np.array(pose_scores), model.schema, np.stack(kept),
+                 kept_ids)
 
 
 def load_topdown(single: str, detector: str = DEFAULT_DETECTOR, margin: float = 0.25,

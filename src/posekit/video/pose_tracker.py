@@ -142,6 +142,7 @@ class PoseTracker:
     def reset(self) -> None:
         self.tracker.reset()
         self.rois = np.zeros((0, 4), np.float32)  # next crops around the people followed, pixels
+        self.roi_ids = np.zeros(0, np.int64)  # the track each crop follows
         self.extents = np.zeros((0, 4), np.float32)  # their keypoints' boxes (what a detector box covers)
         self.lost = True
         self.due = True
@@ -194,7 +195,8 @@ class PoseTracker:
             return self.associate(self.detect(rgb), time)
         self.stats.frames += 1
         found = self._follow(rgb)
-        out = self.tracker.update(found, time, confident=found.pose_scores >= self.min_score)
+        sources, found = found.track_ids, found.with_track_ids(None)
+        out = self.tracker.update(found, time, confident=found.pose_scores >= self.min_score, sources=sources)
         self._next_rois(time)
         return out
 
@@ -206,6 +208,7 @@ class PoseTracker:
         else:
             self.missing += max(len(self.rois) - len(followed), 0)
         self.lost = self.missing >= max(1, math.ceil(LOST_FRACTION * self.detected))
+        self.roi_ids = np.array([t.id for t in followed], np.int64)
         if not followed:
             self.rois = self.extents = np.zeros((0, 4), np.float32)
             return
@@ -225,26 +228,33 @@ class PoseTracker:
         return (poses.scores >= p.keypoint_threshold).sum(axis=1) >= p.min_keypoints
 
     def _detect(self, rgb: NDArray[np.uint8], keep_rois: NDArray[np.float32],
-                extents: NDArray[np.float32]) -> Poses:
+                extents: NDArray[np.float32], roi_ids: NDArray[np.int64]) -> Poses:
         """Detector boxes (or the whole image) plus the followed crops whose person (``extents``, the
-        keypoints' box) no box covers."""
+        keypoints' box) no box covers. ``track_ids``: the track a box or crop follows (-1: a new box)."""
         self.stats.detector_runs += 1
         if isinstance(self.model, TopDown):
             boxes = self.model.boxes(rgb)
-            found = poses_in_boxes(self._single, rgb, boxes, self.model.margin)
-            self.stats.crops += len(boxes)
         else:
-            found = self.model.predict(rgb)
             boxes = np.array([[0, 0, rgb.shape[1], rgb.shape[0]]], np.float32)
         # A box covers one followed person at most (optimal assignment by IoU): where two people overlap and
         # the detector gives one box, the other keeps their crop.
-        covered = [row for row, _ in assign(box_iou(extents, boxes), NEW_BOX_IOU)] if len(boxes) else []
-        extra = np.delete(keep_rois, covered, axis=0)
-        return Poses.concat([found, self._crops(rgb, extra)])
+        pairs = assign(box_iou(extents, boxes), NEW_BOX_IOU) if len(boxes) else []
+        box_ids = np.full(len(boxes), -1, np.int64)
+        for row, col in pairs:
+            box_ids[col] = roi_ids[row]
+        if isinstance(self.model, TopDown):
+            found = poses_in_boxes(self._single, rgb, boxes, self.model.margin, box_ids)
+            self.stats.crops += len(boxes)
+        else:
+            found = self.model.predict(rgb)
+            found = found.with_track_ids(np.full(len(found), -1, np.int64))
+        covered = [row for row, _ in pairs]
+        extra = self._crops(rgb, np.delete(keep_rois, covered, axis=0), np.delete(roi_ids, covered))
+        return Poses.concat([found, extra])
 
-    def _crops(self, rgb: NDArray[np.uint8], rois: NDArray[np.float32]) -> Poses:
+    def _crops(self, rgb: NDArray[np.uint8], rois: NDArray[np.float32], ids: NDArray[np.int64]) -> Poses:
         self.stats.crops += len(rois)
-        return poses_in_boxes(self._single, rgb, rois, self.roi_margin)
+        return poses_in_boxes(self._single, rgb, rois, self.roi_margin, ids)
 
     def _follow_own_rois(self, rgb: NDArray[np.uint8]) -> Poses:
         """``model.track``: its ROIs from the last frame's landmarks, its detector when it has none. Only
@@ -262,13 +272,13 @@ class PoseTracker:
             return self._follow_own_rois(rgb)
         self.due = self.lost or len(self.rois) == 0 or (self.stats.frames - 1) % self.detect_every == 0
         if self.due:
-            found = self._detect(rgb, self.rois, self.extents)
+            found = self._detect(rgb, self.rois, self.extents, self.roi_ids)
         else:
-            found = self._crops(rgb, self.rois)
+            found = self._crops(rgb, self.rois, self.roi_ids)
             if not self._good(found).any():  # everyone lost: look again now rather than skip a frame
                 self.due = True
                 nobody = np.zeros((0, 4), np.float32)
-                found = self._detect(rgb, nobody, nobody)
+                found = self._detect(rgb, nobody, nobody, np.zeros(0, np.int64))
         found = found.select(self._good(found))
         found = merge_same_people(found, self.tracker.sigmas, self.tracker.params.keypoint_threshold)
         if not isinstance(self.model, TopDown) and len(found) > 1:  # a one-person model follows one person

@@ -141,13 +141,16 @@ class Tracker:
                                   p.min_keypoints)
         return (oks + iou) / 2
 
-    def update(self, poses: Poses, time: float, confident: NDArray[np.bool_] | None = None) -> Poses:
+    def update(self, poses: Poses, time: float, confident: NDArray[np.bool_] | None = None,
+               sources: NDArray[np.integer] | None = None) -> Poses:
         """Identities for the people of the frame at ``time`` (seconds).
 
         ``confident`` (N,) marks the people sure enough to start a track (default: all). The others (lower
         pose scores) only continue a track the confident people left unmatched, and only when at least
         ``LOW_SCORE_SIMILARITY`` alike (ByteTrack's second association): a person the model sees faintly
         for a few frames keeps their identity instead of losing it and coming back under a new one.
+        ``sources`` (N,): the track ID whose crop each person was found in (-1: none), where crops follow
+        people (top-down video); see ``_by_crop``.
         """
         p = self.params
         self.tracks = [t for t in self.tracks if time - t.last_seen <= p.max_age]
@@ -158,6 +161,7 @@ class Tracker:
         left = np.setdiff1d(np.arange(len(self.tracks)), [t for t, _ in pairs])
         pairs += [(int(left[t]), int(faint[d])) for t, d in
                   assign(sim[np.ix_(left, faint)], max(p.min_similarity, LOW_SCORE_SIMILARITY))]
+        pairs += self._by_crop(poses, time, sources, confident, pairs)
         pairs += self._recover(poses, time, confident, pairs)
         ids = np.full(len(poses), -1, np.int64)
         matched_tracks = set()
@@ -189,6 +193,33 @@ class Tracker:
         keep = ids >= 0
         out = poses.select(keep).with_track_ids(ids[keep])
         return self._smooth(out, time) if self.smoothing else out
+
+    def _by_crop(self, poses: Poses, time: float, sources: NDArray[np.integer] | None,
+                 confident: NDArray[np.bool_], pairs: list[tuple[int, int]]) -> list[tuple[int, int]]:
+        """A confident person found in the crop that follows a track continues that track when neither was
+        paired by similarity and their keypoints' boxes overlap (where the track was last seen or where its
+        motion leads), as MediaPipe keeps a person by their region of interest. A person at the frame's
+        edge, seen in part, shows other keypoints from frame to frame (the legs, then the head and arms):
+        OKS and box overlap fall under ``min_similarity`` though the crop that found them follows them
+        (top-down Thunder on the exact-truth clips: a one-frame second identity on a dolly clip)."""
+        if sources is None:
+            return []
+        taken_t, taken_p = {t for t, _ in pairs}, {d for _, d in pairs}
+        index = {t.id: ti for ti, t in enumerate(self.tracks)}
+        threshold = self.params.keypoint_threshold
+        out = []
+        for pi in np.flatnonzero(confident):
+            ti = index.get(int(sources[pi]))
+            if ti is None or ti in taken_t or int(pi) in taken_p:
+                continue
+            track = self.tracks[ti]
+            was = keypoint_boxes(np.stack([track.xy, track.predicted(time)]), np.stack([track.scores] * 2),
+                                 threshold)
+            now = keypoint_boxes(poses.xy[pi:pi + 1], poses.scores[pi:pi + 1], threshold)
+            if box_iou(was, now).max() > 0:
+                out.append((ti, int(pi)))
+                taken_t.add(ti)
+        return out
 
     def _recover(self, poses: Poses, time: float, confident: NDArray[np.bool_],
                  pairs: list[tuple[int, int]]) -> list[tuple[int, int]]:
