@@ -6,7 +6,8 @@ joins them (``QUANTIZED_OPS``) up to the first upsampling. Kept fp32, by measure
 - the decoder (every layer downstream of the first Resize: MoveNet's feature pyramid and heads). Quantized,
   MultiPose lost 3.7-7.6 COCO AP on the development sets; kept fp32, 0.2-0.4, for about the same speed-up;
 - the layers that feed the decoding ops (``head_nodes``), and those ops themselves (MoveNet's centre
-  weighting, arg-max, gathers): their int8 forms are slower than fp32, and they carry the coordinates.
+  weighting, arg-max, gathers): their int8 forms are slower than fp32, and they carry the coordinates;
+- the first convolution, on the RGB image (``image_convs``): slower in int8 than in fp32.
 
 Before quantizing, element-wise ops with a per-channel constant whose values are all equal (MoveNet's input
 normalisation ``(x - [0, 0, 0]) * [1/127.5] * 3``) take a scalar instead (``scalar_constants``): the int8
@@ -34,7 +35,7 @@ from posekit.convert.cache import cached_file, file_digest
 from posekit.errors import PosekitError
 
 PRECISIONS = ("fp32", "int8")
-QUANTIZER_VERSION = 3
+QUANTIZER_VERSION = 4
 QUANTIZED_OPS = ("Conv", "Add", "Concat", "Resize", "Relu", "Clip", "MaxPool", "AveragePool")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 
@@ -118,7 +119,8 @@ def quantize_onnx(fp32: Path, feeds: Sequence[dict[str, NDArray]], ops: Sequence
         quantize_static(str(pre), str(out), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                         op_types_to_quantize=list(ops),
-                        nodes_to_exclude=sorted(set(head_nodes(pre, ops)) | set(decoder_nodes(pre))),
+                        nodes_to_exclude=sorted(set(head_nodes(pre, ops)) | set(decoder_nodes(pre))
+                                                | set(image_convs(pre))),
                         calibrate_method=CalibrationMethod.MinMax)
         return out.read_bytes()
 
@@ -182,6 +184,23 @@ def head_nodes(path: Path, ops: Sequence[str]) -> list[str]:
         out in outputs or any(op not in ops for op in consumers.get(out, [])) for out in node.output)]
 
 
+def image_convs(path: Path, max_channels: int = 4) -> list[str]:
+    """Ordinary (group 1) convolutions with at most ``max_channels`` input channels: the first layer, on the
+    RGB image. They stay fp32: onnxruntime's int8 kernel for 3 input channels took 2.5x the fp32 time
+    (MoveNet Lightning's 3x3 stem: 0.58 vs 0.23 ms)."""
+    import onnx
+
+    graph = onnx.load(str(path)).graph
+    weights = {t.name: t.dims for t in graph.initializer}
+    found = []
+    for node in graph.node:
+        group = next((a.i for a in node.attribute if a.name == "group"), 1)
+        dims = weights.get(node.input[1]) if node.op_type == "Conv" and len(node.input) > 1 else None
+        if dims is not None and group == 1 and len(dims) == 4 and dims[1] <= max_channels:
+            found.append(node.name)
+    return found
+
+
 def decoder_nodes(path: Path) -> list[str]:
     """Every node downstream of the graph's first Resize (upsampling): the decoder of an encoder-decoder
     network. None where the graph has no Resize."""
@@ -220,7 +239,12 @@ def quantized_onnx(model, calibration: str | Path | None = None) -> Path:
         from posekit.images import read_image
 
         photos = images if calibration is None else [read_image(p).rgb for p in files]
-        feeds = [{model.input_name: model.preprocess(rgb)[0]} for rgb in photos]
+        def feed(tensor: NDArray) -> dict[str, NDArray]:
+            if hasattr(model, "session_input"):  # the runner's own input form (MoveNet's network part)
+                return model.session_input(tensor)
+            return {model.input_name: tensor}
+
+        feeds = [feed(model.preprocess(rgb)[0]) for rgb in photos]
         return quantize_onnx(fp32, feeds)
 
     return cached_file(path, build, what=f"{fp32.name} and the calibration photos")
