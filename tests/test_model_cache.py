@@ -67,8 +67,9 @@ def test_estimate_heals_a_truncated_model(home: Path, tmp_path: Path, capfd: pyt
     from PIL import Image
 
     from posekit.models.movenet import split_onnx
+    from posekit.models.registry import get_spec
 
-    path = split_onnx(MODEL, 192)[0]  # the network part that estimate runs (its heads decoded in numpy)
+    path = split_onnx(get_spec(MODEL))[0]  # the network part that estimate runs (its heads decoded in numpy)
     path.write_bytes(path.read_bytes()[:4096])
     image = tmp_path / "a.png"
     Image.fromarray(np.full((64, 48, 3), 128, np.uint8)).save(image)

@@ -6,21 +6,23 @@ RGB 0..255, the image letterboxed (single-pose: into a square with centred paddi
 tf.image.resize_with_pad does; MultiPose: longer side 256, padded right and bottom to multiples of 32, as
 TF.js's pose-detection does).
 
-The zoo's single-pose models run in two parts: the graph's network, cut at its four head outputs (NHWC, a
-quarter of the input side; any batch size; fp32 or int8), in onnxruntime, and the graph's own decoding of
-those heads in numpy (``SinglePoseDecoder``: the same float32 operations in the same order, its constants
-read from the converted graph). The graph's ~100 small decoding ops cost more in onnxruntime than the few
-vectorised numpy passes, and none of them gets faster with int8. MultiPose and fine-tuned files run whole.
+The zoo's MoveNets run in two parts: the graph's network, cut at its head outputs (NHWC maps at a quarter
+of the input side; fp32 or int8), in onnxruntime, and the graph's own decoding of those heads in numpy
+(``posekit.decode.movenet``: the same float32 operations, its constants read from the converted graph).
+The decoding ops do not get faster with int8, and in onnxruntime they cost more than in numpy: ~100 small
+ops for the single-pose graphs; for MultiPose, Exp / Mul / ArgMax over a 6 x 17 x h x w grid (about 7 ms of
+its 18 ms int8 session at 256 x 256), where numpy searches each person's box only. Fine-tuned files run
+whole.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
 
+from posekit.decode.movenet import MultiPoseDecoder, SinglePoseDecoder
 from posekit.models.runner import Runner
 from posekit.models.spec import ModelSpec
 from posekit.preprocess import Letterbox, letterbox
@@ -41,79 +43,30 @@ SPECS = (
 )
 
 
-# Where the single-pose graphs are cut: the float image batch (after the graph's int32 -> float cast and its
-# per-image resize, a no-op at the input size), and the four heads' last convolutions (before the sigmoids).
-IMAGE = "StatefulPartitionedCall/stack"
-HEADS = tuple(f"StatefulPartitionedCall/{h}/BiasAdd" for h in (
-    "kpt_heatmap_0/conv2d_5", "center_0/conv2d_4", "kpt_regress_0/conv2d_6", "kpt_offset_0/conv2d_7"))
+# Where the graphs are cut: the float image (after the graph's int32 -> float cast; single-pose: after its
+# per-image resize too, a no-op at the input size), and the heads' last convolutions (before the sigmoids).
+_P = "StatefulPartitionedCall/"
+IMAGE = {False: f"{_P}stack", True: f"{_P}Cast"}
+HEADS = {
+    False: tuple(f"{_P}{h}/BiasAdd" for h in ("kpt_heatmap_0/conv2d_5", "center_0/conv2d_4",
+                                                "kpt_regress_0/conv2d_6", "kpt_offset_0/conv2d_7")),
+    True: tuple(f"{_P}{h}/BiasAdd" for h in ("kpt_heatmap_0/conv2d_7", "center_0/conv2d_4",
+                                               "kpt_regress_0/conv2d_8", "kpt_offset_0/conv2d_9",
+                                               "box_scale_0/conv2d_5", "box_offset_0/conv2d_6")),
+}
 
 
-def _sigmoid(x: NDArray[np.float32]) -> NDArray[np.float32]:
-    with np.errstate(over="ignore"):  # exp(-x) overflows to inf for x < -88: the sigmoid is then 0
-        return (1.0 / (1.0 + np.exp(-x))).astype(np.float32, copy=False)
-
-
-@dataclass(frozen=True)
-class SinglePoseDecoder:
-    """MoveNet single-pose decoding, as its graph does it (float32, same order of operations), for a batch.
-
-    center_weight: (h, w) the weight of each heatmap cell as a person's centre (1 / (distance to the
-    map's centre + 1.8), stored as float16 in the graph); eps: 1.8; scale: 1 / h (heatmap cells -> 0..1)."""
-
-    center_weight: NDArray[np.float32]
-    eps: np.float32
-    scale: np.float32
-
-    @classmethod
-    def from_onnx(cls, path: str | Path) -> SinglePoseDecoder:
-        """The constants of a converted decoder part (``split_onnx``), by their TF node names."""
-        import onnx
-        from onnx import numpy_helper
-
-        init = {t.name: t for t in onnx.load(str(path)).graph.initializer}
-
-        def const(name: str) -> NDArray[np.float32]:
-            return numpy_helper.to_array(init[f"StatefulPartitionedCall/{name}"]).astype(np.float32)
-
-        weight = numpy_helper.to_array(init["ConstantFolding/StatefulPartitionedCall/truediv_2_recip"])
-        return cls(weight[..., 0].astype(np.float32), np.float32(const("add_5/y")),
-                   np.float32(const("Reshape_13/wide17").ravel()[0]))
-
-    def __call__(self, heatmap: NDArray[np.float32], center: NDArray[np.float32],
-                 regress: NDArray[np.float32], offset: NDArray[np.float32]) -> NDArray[np.float32]:
-        """Heads (B, h, w, K), (B, h, w, 1), (B, h, w, 2K), (B, h, w, 2K) -> (B, 1, K, 3) rows of (y, x,
-        score), y and x in 0..1 of the input: the person whose centre scores highest (centre heatmap times
-        ``center_weight``); each joint at the heatmap cell that scores highest once divided by (distance
-        to the joint the person's centre regresses + eps), plus that cell's offset."""
-        b, h, w, k = heatmap.shape
-        heat = _sigmoid(heatmap)
-        at = (_sigmoid(center[..., 0]) * self.center_weight).reshape(b, -1).argmax(axis=1)
-        cy, cx = at // w, at % w
-        rows = np.arange(b)
-        reg = regress[rows, cy, cx].reshape(b, k, 2)
-        ry = cy[:, None].astype(np.float32) + reg[..., 0]  # (B, K)
-        rx = cx[:, None].astype(np.float32) + reg[..., 1]
-        gy = np.arange(h, dtype=np.float32)[None, :, None, None]
-        gx = np.arange(w, dtype=np.float32)[None, None, :, None]
-        dist = np.sqrt((gy - ry[:, None, None, :]) ** 2 + (gx - rx[:, None, None, :]) ** 2)
-        at = (heat / (dist + self.eps)).reshape(b, h * w, k).argmax(axis=1)  # (B, K)
-        ky, kx = at // w, at % w
-        joints = np.arange(k)
-        off = offset.reshape(b, h, w, k, 2)[rows[:, None], ky, kx, joints]  # (B, K, 2)
-        score = heat[rows[:, None], ky, kx, joints]
-        y = (ky.astype(np.float32) + off[..., 0]) * self.scale
-        x = (kx.astype(np.float32) + off[..., 1]) * self.scale
-        return np.stack([y, x, score], axis=-1)[:, None].astype(np.float32)
-
-
-def split_onnx(graph: str, size: int) -> tuple[Path, Path]:
-    """The cached network part (float (N, size, size, 3) image batch -> the four ``HEADS``) and decoder part
-    (the graph's own decoding, batch 1) of a single-pose zoo graph, converted on first use."""
+def split_onnx(spec: ModelSpec) -> tuple[Path, Path]:
+    """The cached network part (float image -> the ``HEADS``; single-pose: any batch of S x S images,
+    MultiPose: one image of any size) and decoder part (the graph's own decoding, one image) of a zoo
+    MoveNet graph, converted on first use."""
     from posekit.models.tta import _cached_part
 
-    network = _cached_part(graph, "network", cut_inputs={IMAGE: [None, size, size, 3]},
-                           cut_outputs=list(HEADS))
-    decoder = _cached_part(graph, "decoder", cut_inputs={h: [1, None, None, None] for h in HEADS})
+    multi, size = spec.multi_person, spec.input_size
+    image = [1, None, None, 3] if multi else [None, size, size, 3]
+    network = _cached_part(spec.graph, "network", cut_inputs={IMAGE[multi]: image},
+                           cut_outputs=list(HEADS[multi]))
+    decoder = _cached_part(spec.graph, "decoder", cut_inputs={h: [1, None, None, None] for h in HEADS[multi]})
     return network, decoder
 
 
@@ -127,18 +80,17 @@ class MoveNet:
         self.schema = spec.schema
         self.min_score = min_score
         self.input_name = runner.input_names[0]
-        self.decoder: SinglePoseDecoder | None = None
+        self.decoder: SinglePoseDecoder | MultiPoseDecoder | None = None
 
     @classmethod
     def load(cls, spec: ModelSpec, threads: int | None = None, min_score: float = 0.25) -> MoveNet:
-        """A zoo MoveNet: the single-pose ones as network part + ``SinglePoseDecoder``, MultiPose whole."""
-        if spec.multi_person:
-            from posekit.convert import cached_onnx
-
-            return cls(spec, Runner(cached_onnx(spec.graph), threads=threads), min_score)
-        network, decoder = split_onnx(spec.graph, spec.input_size)
-        model = cls(spec, Runner(network, threads=threads, fixed_dims={f"{IMAGE}_d0": 1}), min_score)
-        model.decoder = SinglePoseDecoder.from_onnx(decoder)
+        """A zoo MoveNet: its network part in onnxruntime (single-pose: the batch fixed to 1 for this session)
+        and its decoding in numpy."""
+        network, decoder = split_onnx(spec)
+        multi = spec.multi_person
+        fixed = None if multi else {f"{IMAGE[multi]}_d0": 1}
+        model = cls(spec, Runner(network, threads=threads, fixed_dims=fixed), min_score)
+        model.decoder = (MultiPoseDecoder if multi else SinglePoseDecoder).from_onnx(decoder)
         return model
 
     @property
@@ -177,7 +129,7 @@ class MoveNet:
         """The runner's outputs -> the graph's output (B images' heads decoded at once: (B, 1, 17, 3))."""
         if self.decoder is None:
             return next(iter(outputs.values()))
-        return self.decoder(*(outputs[name] for name in HEADS))
+        return self.decoder(*(outputs[name] for name in HEADS[self.spec.multi_person]))
 
     def postprocess(self, raw: NDArray[np.float32], lb: Letterbox) -> Poses:
         """Model output -> Poses in image pixels, people below ``min_score`` dropped."""
