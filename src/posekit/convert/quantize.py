@@ -6,8 +6,10 @@ joins them (``QUANTIZED_OPS``) up to the first upsampling. Kept fp32, by measure
 - the decoder (every layer downstream of the first Resize: MoveNet's feature pyramid and heads). Quantized,
   MultiPose lost 3.7-7.6 COCO AP on the development sets; kept fp32, 0.2-0.4, for about the same speed-up;
 - the layers that feed the decoding ops (``head_nodes``), and those ops themselves (MoveNet's centre
-  weighting, arg-max, gathers): their int8 forms are slower than fp32, and they carry the coordinates;
-- the first convolution, on the RGB image (``image_convs``): slower in int8 than in fp32.
+  weighting, arg-max, gathers): their int8 forms are slower than fp32, and they carry the coordinates.
+Not kept fp32: the first convolution, on the RGB image, although its int8 kernel is slower (3 input
+channels: 0.58 vs 0.23 ms on Lightning): quantizing its output instead of the image (whose 0..255 integers
+uint8 holds exactly) cost Lightning 1.9 COCO AP on coco-mini-train.
 
 Before quantizing, element-wise ops with a per-channel constant whose values are all equal (MoveNet's input
 normalisation ``(x - [0, 0, 0]) * [1/127.5] * 3``) take a scalar instead (``scalar_constants``): the int8
@@ -35,7 +37,7 @@ from posekit.convert.cache import cached_file, file_digest
 from posekit.errors import PosekitError
 
 PRECISIONS = ("fp32", "int8")
-QUANTIZER_VERSION = 4
+QUANTIZER_VERSION = 5
 QUANTIZED_OPS = ("Conv", "Add", "Concat", "Resize", "Relu", "Clip", "MaxPool", "AveragePool")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 
@@ -119,8 +121,7 @@ def quantize_onnx(fp32: Path, feeds: Sequence[dict[str, NDArray]], ops: Sequence
         quantize_static(str(pre), str(out), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                         op_types_to_quantize=list(ops),
-                        nodes_to_exclude=sorted(set(head_nodes(pre, ops)) | set(decoder_nodes(pre))
-                                                | set(image_convs(pre))),
+                        nodes_to_exclude=sorted(set(head_nodes(pre, ops)) | set(decoder_nodes(pre))),
                         calibrate_method=CalibrationMethod.MinMax)
         return out.read_bytes()
 
@@ -182,23 +183,6 @@ def head_nodes(path: Path, ops: Sequence[str]) -> list[str]:
     outputs = {o.name for o in graph.output}
     return [node.name for node in graph.node if node.op_type in ops and any(
         out in outputs or any(op not in ops for op in consumers.get(out, [])) for out in node.output)]
-
-
-def image_convs(path: Path, max_channels: int = 4) -> list[str]:
-    """Ordinary (group 1) convolutions with at most ``max_channels`` input channels: the first layer, on the
-    RGB image. They stay fp32: onnxruntime's int8 kernel for 3 input channels took 2.5x the fp32 time
-    (MoveNet Lightning's 3x3 stem: 0.58 vs 0.23 ms)."""
-    import onnx
-
-    graph = onnx.load(str(path)).graph
-    weights = {t.name: t.dims for t in graph.initializer}
-    found = []
-    for node in graph.node:
-        group = next((a.i for a in node.attribute if a.name == "group"), 1)
-        dims = weights.get(node.input[1]) if node.op_type == "Conv" and len(node.input) > 1 else None
-        if dims is not None and group == 1 and len(dims) == 4 and dims[1] <= max_channels:
-            found.append(node.name)
-    return found
 
 
 def decoder_nodes(path: Path) -> list[str]:
