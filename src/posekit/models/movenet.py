@@ -9,10 +9,11 @@ TF.js's pose-detection does).
 The zoo's MoveNets run in two parts: the graph's network, cut at its head outputs (NHWC maps at a quarter
 of the input side; fp32 or int8), in onnxruntime, and the graph's own decoding of those heads in numpy
 (``posekit.decode.movenet``: the same float32 operations, its constants read from the converted graph).
-The decoding ops do not get faster with int8, and in onnxruntime they cost more than in numpy: ~100 small
-ops for the single-pose graphs; for MultiPose, Exp / Mul / ArgMax over a 6 x 17 x h x w grid (about 7 ms of
-its 18 ms int8 session at 256 x 256), where numpy searches each person's box only. Fine-tuned files run
-whole.
+The decoding ops do not get faster with int8. MultiPose's cost about 7 ms of its 18 ms int8 session at
+256 x 256 in onnxruntime (Exp / Mul / ArgMax over a 6 x 17 x h x w grid), where numpy searches each person's
+box only (2-3 ms). For the single-pose graphs the split is about even per image (~100 small ops, ~0.4 ms, vs
+0.16 ms of numpy and four head maps fetched instead of one row) and lets crops run as one batch, int8 too
+(``posekit.models.tta.DecodedBatch``). Fine-tuned files run whole.
 """
 
 from __future__ import annotations
