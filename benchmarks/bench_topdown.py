@@ -2,7 +2,8 @@
 
     PYTHONPATH=src python benchmarks/bench_topdown.py recall            # detectors: person-box recall, ms
     PYTHONPATH=src python benchmarks/bench_topdown.py pipeline          # detector + crops, interleaved, ms
-    PYTHONPATH=src python benchmarks/bench_topdown.py batch             # 6 crops: one call vs one per crop
+    PYTHONPATH=src python benchmarks/bench_topdown.py batch [--precision fp32 int8]  # 6 crops: one call vs
+                                                                       # one per crop
     PYTHONPATH=src python benchmarks/bench_topdown.py table [--lsp N] [--models ...] [--detectors ...]
                                                              [--tta none flip flip,rot] [--gt-boxes]
 
@@ -139,12 +140,12 @@ def cmd_batch(args: argparse.Namespace) -> None:
     boxes = np.array([[x * 512 + 14, y * 512 + 17, x * 512 + 360, y * 512 + 505]
                       for y in range(2) for x in range(3)], np.float32)
     crops = [crop_box(rgb, b, 0.25)[0] for b in boxes]
-    for name in args.models:
-        model = load_model(name, threads=args.threads, min_score=0.0)
+    for name, precision in [(n, p) for n in args.models for p in args.precision]:
+        model = load_model(name, threads=args.threads, min_score=0.0, precision=precision)
         runner = batch_runner(model, args.threads)
         one = CropModel(model)
-        if runner is None:
-            print(f"{name}: its graph has no free batch dimension: one call per crop")
+        if runner is None or (precision != "fp32" and getattr(model, "decoder", None) is None):
+            print(f"{name} {precision}: no batched graph at this precision: one call per crop")
             continue
         many = CropModel(model, batched=runner)
         a, b = one.predict_many(crops), many.predict_many(crops)  # warm up, and compare
@@ -158,7 +159,7 @@ def cmd_batch(args: argparse.Namespace) -> None:
             many.predict_many(crops)
             t_many.append(time.perf_counter() - t0)
         m1, m6 = np.median(t_one) * 1000, np.median(t_many) * 1000
-        print(f"{name}: 6 crops, one call per crop {m1:.0f} ms, one batched call {m6:.0f} ms, "
+        print(f"{name} {precision}: 6 crops, one call per crop {m1:.0f} ms, one batched call {m6:.0f} ms, "
               f"speed-up x{m1 / m6:.2f} (median of {args.repeat}, interleaved, {args.threads} thread(s)); "
               f"max keypoint difference {diff:.2e} px")
 
@@ -225,6 +226,7 @@ def main(argv: list[str] | None = None) -> None:
     b.add_argument("--models", nargs="+", default=["efficientpose", "movenet-thunder"])
     b.add_argument("--repeat", type=int, default=7)
     b.add_argument("--threads", type=int, default=1)
+    b.add_argument("--precision", nargs="+", default=["fp32"], choices=("fp32", "int8"))
     t = sub.add_parser("table")
     t.add_argument("--models", nargs="+", default=["movenet-thunder", "efficientpose"])
     t.add_argument("--detectors", nargs="+",

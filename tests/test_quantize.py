@@ -145,3 +145,41 @@ def test_video_and_service_take_int8(tmp_path: Path, capsys: pytest.CaptureFixtu
         assert "-int8-" in Path(pool.get("movenet-lightning", "topdown").single.model.runner.path).name
     finally:
         pool.close()
+
+
+def test_uniform_channel_constants_become_scalars() -> None:
+    """A (1, 3, 1, 1) constant of equal values becomes a scalar (same result); one of unequal values, or one
+    whose broadcast would widen the other input, stays."""
+    import onnxruntime as ort
+
+    from posekit.convert.quantize import scalar_constants
+
+    def const(name: str, values: list[float], shape: tuple[int, ...]) -> onnx.TensorProto:
+        return numpy_helper.from_array(np.array(values, np.float32).reshape(shape), name)
+
+    inits = [const("zeros", [0, 0, 0], (1, 3, 1, 1)), const("k", [0.5, 0.5, 0.5], (1, 3, 1, 1)),
+             const("mixed", [1, 2, 3], (1, 3, 1, 1)), const("wide", [2, 2, 2], (1, 3, 1, 1))]
+    nodes = [helper.make_node("Sub", ["x", "zeros"], ["a"]), helper.make_node("Mul", ["a", "k"], ["b"]),
+             helper.make_node("Add", ["b", "mixed"], ["c"]), helper.make_node("Mul", ["one", "wide"], ["d"])]
+    graph = helper.make_graph(
+        nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 4, 4]),
+                     helper.make_tensor_value_info("one", TensorProto.FLOAT, [1, 1, 4, 4])],
+        [helper.make_tensor_value_info(n, TensorProto.FLOAT, None) for n in ("c", "d")], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model = onnx.shape_inference.infer_shapes(model)
+    feeds = {"x": np.random.default_rng(0).normal(size=(1, 3, 4, 4)).astype(np.float32),
+             "one": np.ones((1, 1, 4, 4), np.float32)}
+
+    def run(m: onnx.ModelProto) -> list:
+        session = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
+        return session.run(None, feeds)
+
+    before = run(model)
+    assert scalar_constants(model) == 2
+    kinds = {n.output[0]: list(n.input) for n in model.graph.node}
+    assert kinds["a"][1] == "zeros/scalar" and kinds["b"][1] == "k/scalar"
+    assert kinds["c"][1] == "mixed" and kinds["d"][1] == "wide"  # unequal values; "one" would widen
+    names = {t.name: t for t in model.graph.initializer}
+    assert "zeros" not in names and "k" not in names and numpy_helper.to_array(names["k/scalar"]).shape == ()
+    for x, y in zip(before, run(model), strict=True):
+        np.testing.assert_array_equal(x, y)

@@ -136,15 +136,18 @@ def test_flip_tta_on_a_real_person_stays_near_the_plain_pose(model_package, astr
 
 
 @pytest.mark.network
-@pytest.mark.parametrize("name", ["efficientpose", "movenet-thunder", "movenet-lightning"])
-def test_batched_crops_equal_one_call_per_crop(model_package, astronaut, name):
-    """efficientpose's graph takes a batch as converted; MoveNet's is cut into a batched network and its
-    own decoder per crop. Either way the poses equal one call per crop."""
+@pytest.mark.parametrize("name, precision", [("efficientpose", "fp32"), ("movenet-thunder", "fp32"),
+                                             ("movenet-lightning", "fp32"), ("movenet-lightning", "int8")])
+def test_batched_crops_equal_one_call_per_crop(model_package, astronaut, name, precision):
+    """efficientpose's graph takes a batch as converted; MoveNet's network file (fp32 or int8) takes one
+    and its heads are decoded in numpy all at once. Either way the poses equal one call per crop."""
     from posekit.models.registry import load_model
 
-    model = load_model(name, min_score=0.0)
+    model = load_model(name, min_score=0.0, precision=precision)
     runner = T.batch_runner(model, threads=1)
-    assert isinstance(runner, T.BatchedGraph if name == "efficientpose" else T.SplitGraph)
+    assert isinstance(runner, T.BatchedGraph if name == "efficientpose" else T.DecodedBatch)
+    if precision == "int8":
+        assert runner.runner.path == model.runner.path and "-int8-" in runner.runner.path.name
     crops = [astronaut, astronaut[50:450, 20:380].copy(), astronaut[::2, ::2].copy()]
     one = T.CropModel(model).predict_many(crops)
     many = T.CropModel(model, batched=runner).predict_many(crops)

@@ -5,13 +5,25 @@ Single-pose models output (1, 1, 17, 3) rows of (y, x, score) normalised to the 
 RGB 0..255, the image letterboxed (single-pose: into a square with centred padding, as
 tf.image.resize_with_pad does; MultiPose: longer side 256, padded right and bottom to multiples of 32, as
 TF.js's pose-detection does).
+
+The zoo's MoveNets run in two parts: the graph's network, cut at its head outputs (NHWC maps at a quarter
+of the input side; fp32 or int8), in onnxruntime, and the graph's own decoding of those heads in numpy
+(``posekit.decode.movenet``: the same float32 operations, its constants read from the converted graph).
+The decoding ops do not get faster with int8. MultiPose's cost about 7 ms of its 18 ms int8 session at
+256 x 256 in onnxruntime (Exp / Mul / ArgMax over a 6 x 17 x h x w grid), where numpy searches each person's
+box only (2-3 ms). For the single-pose graphs the split is about even per image (~100 small ops, ~0.4 ms, vs
+0.16 ms of numpy and four head maps fetched instead of one row) and lets crops run as one batch, int8 too
+(``posekit.models.tta.DecodedBatch``). Fine-tuned files run whole.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 from numpy.typing import NDArray
 
+from posekit.decode.movenet import MultiPoseDecoder, SinglePoseDecoder
 from posekit.models.runner import Runner
 from posekit.models.spec import ModelSpec
 from posekit.preprocess import Letterbox, letterbox
@@ -32,8 +44,36 @@ SPECS = (
 )
 
 
+# Where the graphs are cut: the float image (after the graph's int32 -> float cast; single-pose: after its
+# per-image resize too, a no-op at the input size), and the heads' last convolutions (before the sigmoids).
+_P = "StatefulPartitionedCall/"
+IMAGE = {False: f"{_P}stack", True: f"{_P}Cast"}
+HEADS = {
+    False: tuple(f"{_P}{h}/BiasAdd" for h in ("kpt_heatmap_0/conv2d_5", "center_0/conv2d_4",
+                                                "kpt_regress_0/conv2d_6", "kpt_offset_0/conv2d_7")),
+    True: tuple(f"{_P}{h}/BiasAdd" for h in ("kpt_heatmap_0/conv2d_7", "center_0/conv2d_4",
+                                               "kpt_regress_0/conv2d_8", "kpt_offset_0/conv2d_9",
+                                               "box_scale_0/conv2d_5", "box_offset_0/conv2d_6")),
+}
+
+
+def split_onnx(spec: ModelSpec) -> tuple[Path, Path]:
+    """The cached network part (float image -> the ``HEADS``; single-pose: any batch of S x S images,
+    MultiPose: one image of any size) and decoder part (the graph's own decoding, one image) of a zoo
+    MoveNet graph, converted on first use."""
+    from posekit.models.tta import _cached_part
+
+    multi, size = spec.multi_person, spec.input_size
+    image = [1, None, None, 3] if multi else [None, size, size, 3]
+    network = _cached_part(spec.graph, "network", cut_inputs={IMAGE[multi]: image},
+                           cut_outputs=list(HEADS[multi]))
+    decoder = _cached_part(spec.graph, "decoder", cut_inputs={h: [1, None, None, None] for h in HEADS[multi]})
+    return network, decoder
+
+
 class MoveNet:
-    """preprocess -> session.run -> postprocess, for the three MoveNet graphs."""
+    """preprocess -> session.run -> postprocess, for the three MoveNet graphs. ``decoder``: where the
+    runner is a single-pose graph's network part (``load``), the numpy decoding of its heads."""
 
     def __init__(self, spec: ModelSpec, runner: Runner, min_score: float = 0.25) -> None:
         self.spec = spec
@@ -41,6 +81,18 @@ class MoveNet:
         self.schema = spec.schema
         self.min_score = min_score
         self.input_name = runner.input_names[0]
+        self.decoder: SinglePoseDecoder | MultiPoseDecoder | None = None
+
+    @classmethod
+    def load(cls, spec: ModelSpec, threads: int | None = None, min_score: float = 0.25) -> MoveNet:
+        """A zoo MoveNet: its network part in onnxruntime (single-pose: the batch fixed to 1 for this session)
+        and its decoding in numpy."""
+        network, decoder = split_onnx(spec)
+        multi = spec.multi_person
+        fixed = None if multi else {f"{IMAGE[multi]}_d0": 1}
+        model = cls(spec, Runner(network, threads=threads, fixed_dims=fixed), min_score)
+        model.decoder = (MultiPoseDecoder if multi else SinglePoseDecoder).from_onnx(decoder)
+        return model
 
     @property
     def fit_side(self) -> int:
@@ -66,8 +118,19 @@ class MoveNet:
         boxed, lb = letterbox(rgb, w, h, center=not self.spec.multi_person)
         return boxed[None].astype(np.int32), lb
 
+    def session_input(self, tensor: NDArray[np.int32]) -> dict[str, NDArray]:
+        """The runner's feeds for a ``preprocess`` tensor (the network part takes the image as float)."""
+        return {self.input_name: tensor if self.decoder is None else tensor.astype(np.float32)}
+
     def infer(self, tensor: NDArray[np.int32]) -> NDArray[np.float32]:
-        return next(iter(self.runner.run({self.input_name: tensor}).values()))
+        """(1, h, w, 3) int32 -> the graph's output: (1, 1, 17, 3) single-pose, (1, 6, 56) MultiPose."""
+        return self.decode(self.runner.run(self.session_input(tensor)))
+
+    def decode(self, outputs: dict[str, NDArray[np.float32]]) -> NDArray[np.float32]:
+        """The runner's outputs -> the graph's output (B images' heads decoded at once: (B, 1, 17, 3))."""
+        if self.decoder is None:
+            return next(iter(outputs.values()))
+        return self.decoder(*(outputs[name] for name in HEADS[self.spec.multi_person]))
 
     def postprocess(self, raw: NDArray[np.float32], lb: Letterbox) -> Poses:
         """Model output -> Poses in image pixels, people below ``min_score`` dropped."""

@@ -64,7 +64,8 @@ def to_int8(model, calibration: str | Path | None = None):
     if not single or hasattr(model, "detector"):
         raise PosekitError(f"--precision int8: not available for {model.spec.name} (a pipeline of several "
                            "sessions); use --precision fp32")
-    model.runner = Runner(quantized_onnx(model, calibration), threads=model.runner.threads)
+    model.runner = Runner(quantized_onnx(model, calibration), threads=model.runner.threads,
+                          fixed_dims=getattr(model.runner, "fixed_dims", None))
     return model
 
 

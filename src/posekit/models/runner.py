@@ -18,9 +18,12 @@ def default_threads() -> int:
 
 
 class Runner:
-    """One onnxruntime session: ``run(feeds) -> {output name: array}``."""
+    """One onnxruntime session: ``run(feeds) -> {output name: array}``. ``fixed_dims``: symbolic input
+    dimensions fixed for this session (``{"image_d0": 1}``: a free batch dimension run as batch 1, which
+    lets onnxruntime plan for that shape)."""
 
-    def __init__(self, onnx_path: str | Path, threads: int | None = None) -> None:
+    def __init__(self, onnx_path: str | Path, threads: int | None = None,
+                 fixed_dims: dict[str, int] | None = None) -> None:
         import onnxruntime as ort
 
         opts = ort.SessionOptions()
@@ -29,6 +32,9 @@ class Runner:
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         opts.log_severity_level = 3
+        self.fixed_dims = dict(fixed_dims or {})
+        for name, value in self.fixed_dims.items():
+            opts.add_free_dimension_override_by_name(name, value)
         self.path = Path(onnx_path)
         self.threads = opts.intra_op_num_threads
         self.session = ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])

@@ -136,8 +136,9 @@ def load_topdown(single: str, detector: str = DEFAULT_DETECTOR, margin: float = 
                  calibration: str | None = None, **options) -> TopDown:
     """A TopDown from zoo names; ``options`` go to the single-person model. ``tta``: none, flip or
     flip,rot. ``batched``: one session call for all crops where the graph allows. ``precision`` (and
-    ``calibration``): the single-person model's (int8 runs its crops one call each: the batched graphs are
-    fp32); the detector stays fp32."""
+    ``calibration``): the single-person model's (int8 batches MoveNet's crops, whose network file takes a
+    batch; other int8 models run their crops one call each: their batched graphs are fp32); the detector
+    stays fp32."""
     from posekit.models.registry import load_model
 
     if detector not in DETECTORS:
@@ -147,6 +148,7 @@ def load_topdown(single: str, detector: str = DEFAULT_DETECTOR, margin: float = 
     if getattr(model.spec, "multi_person", False):
         raise PosekitError(f"top-down mode needs a single-person model, not {model.spec.name}; use "
                            "movenet-thunder, efficientpose or blazepose-lite/full/heavy")
-    batch = batch_runner(model, threads) if batched and precision == "fp32" else None
+    own_batch = getattr(model, "decoder", None) is not None  # MoveNet: batches its own (int8) file
+    batch = batch_runner(model, threads) if batched and (precision == "fp32" or own_batch) else None
     crops = CropModel(model, tta=tta or "none", batched=batch)
     return TopDown(load_detector(detector, threads=threads), crops, margin, min_score, fallback)

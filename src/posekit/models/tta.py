@@ -42,15 +42,6 @@ TTA_MODES: dict[str, tuple[tuple[int, bool], ...]] = {
 }
 # Zoo graphs whose converted ONNX runs with a free batch dimension as it is.
 BATCHABLE = ("efficientpose",)
-# MoveNet's single-pose graphs unstack the batch and decode with batch-1 reshapes: they are cut in two, the
-# network from the float image batch (after the graph's per-image resize, a no-op at the input size) to the
-# four head outputs with a free batch dimension, and the graph's own decoder run per crop on its heads.
-_MOVENET_HEADS = tuple(f"StatefulPartitionedCall/{h}/BiasAdd" for h in (
-    "kpt_heatmap_0/conv2d_5", "kpt_regress_0/conv2d_6", "center_0/conv2d_4", "kpt_offset_0/conv2d_7"))
-SPLIT: dict[str, tuple[str, tuple[str, ...]]] = {
-    "movenet-thunder": ("StatefulPartitionedCall/stack", _MOVENET_HEADS),
-    "movenet-lightning": ("StatefulPartitionedCall/stack", _MOVENET_HEADS),
-}
 CHUNK = 16  # most tensors per session call
 TURN_RATIO = 1.2  # a turned orientation must out-score the upright one by 20 % to be chosen
 
@@ -156,40 +147,38 @@ class BatchedGraph:
         return raws
 
 
-class SplitGraph:
-    """The network part batched (one call per ``CHUNK`` tensors), the graph's decoder per tensor."""
+class DecodedBatch:
+    """A model whose runner is a network part with a free batch dimension and whose ``decode`` takes a
+    batch of its outputs (MoveNet single-pose, fp32 or int8): one session call and one vectorised decoding
+    per ``CHUNK`` tensors. ``runner``: a session of the model's file without its batch-1 ``fixed_dims``."""
 
-    def __init__(self, network, decoder, image: str) -> None:
-        self.network, self.decoder, self.image = network, decoder, image
+    def __init__(self, runner) -> None:
+        self.runner = runner
 
     def infer_many(self, model, tensors: list[NDArray]) -> list:
         raws = []
         for start in range(0, len(tensors), CHUNK):
             chunk = tensors[start:start + CHUNK]
-            heads = self.network.run({self.image: np.concatenate(chunk).astype(np.float32)})
-            for j, t in enumerate(chunk):
-                decoded = self.decoder.run({k: v[j:j + 1] for k, v in heads.items()})
-                raws.append(_finish(model, decoded, t, self.decoder.input_names))
+            decoded = model.decode(self.runner.run(model.session_input(np.concatenate(chunk))))
+            raws += [decoded[j:j + 1] for j in range(len(chunk))]
         return raws
 
 
 def batch_runner(model, threads: int | None = None):
-    """A ``BatchedGraph`` or ``SplitGraph`` for ``model``'s zoo graph (converted on first use), or None
-    where the model is not a zoo model with a known way to batch it (``BATCHABLE``, ``SPLIT``)."""
+    """A ``DecodedBatch`` (MoveNet single-pose: its own network file, fp32 or int8) or a ``BatchedGraph``
+    (``BATCHABLE``: the fp32 graph converted with a free batch dimension) for ``model``, or None where the
+    model is not a zoo model with a known way to batch it."""
     from posekit.convert import cached_onnx
     from posekit.models.runner import Runner
 
+    if getattr(model, "decoder", None) is not None and hasattr(model, "decode"):
+        return DecodedBatch(Runner(model.runner.path, threads=threads))
     graph = getattr(model.spec, "graph", None)
-    if not hasattr(model, "runner") or graph not in (*BATCHABLE, *SPLIT):
+    if not hasattr(model, "runner") or graph not in BATCHABLE:
         return None
     shape = list(model.runner.session.get_inputs()[0].shape)
-    if graph in BATCHABLE:
-        whole = cached_onnx(graph, input_shapes={model.runner.input_names[0]: [None, *shape[1:]]})
-        return BatchedGraph(Runner(whole, threads=threads))
-    image, heads = SPLIT[graph]
-    network = _cached_part(graph, "network", cut_inputs={image: [None, *shape[1:]]}, cut_outputs=list(heads))
-    decoder = _cached_part(graph, "decoder", cut_inputs={h: [1, None, None, None] for h in heads})
-    return SplitGraph(Runner(network, threads=threads), Runner(decoder, threads=1), image)
+    whole = cached_onnx(graph, input_shapes={model.runner.input_names[0]: [None, *shape[1:]]})
+    return BatchedGraph(Runner(whole, threads=threads))
 
 
 def _cached_part(graph: str, part: str, **cut) -> Path:
