@@ -4,6 +4,7 @@ answers; then the real detector + landmark graphs on the astronaut."""
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -14,6 +15,7 @@ from posekit.decode.blazepose import (
     Roi,
     alignment_roi,
     decode_detections,
+    roi_change,
     ssd_anchors,
     weighted_nms,
 )
@@ -85,6 +87,17 @@ def test_roi_round_trip_and_warp():
     np.testing.assert_allclose(centre, roi.to_crop(np.array([220.5, 170.5]), 256), atol=0.1)
 
 
+@pytest.mark.parametrize("b, expected", [
+    (Roi(100, 50, 200, 0.3), 0.0),
+    (Roi(130, 90, 200, 0.3), 0.25),  # centre moved 50 px of a 200 px side
+    (Roi(100, 50, 200 * math.e, 0.3), 1.0),  # side x e: |log| = 1
+    (Roi(100, 50, 200, 0.3 - 0.2 * math.pi), 0.2),
+    (Roi(100, 50, 200, 0.3 + 1.9 * math.pi), 0.1),  # wrapped: 0.1 pi the short way round
+])
+def test_roi_change(b, expected):
+    assert roi_change(Roi(100, 50, 200, 0.3), b) == pytest.approx(expected)
+
+
 @pytest.fixture(scope="module")
 def astronaut():
     return pytest.importorskip("skimage.data").astronaut()
@@ -115,6 +128,22 @@ def test_detector_finds_both_astronauts_and_mask_covers_her(model_package, astro
     assert result.masks.shape == (1, 512, 512)
     assert result.masks[0, 350, 200] > 0.9 and result.masks[0, 30, 30] < 0.1  # suit vs. flag corner
     assert result.presence.shape == (1, 33) and result.world.shape == (1, 33, 3)
+
+
+@pytest.mark.network
+def test_roi_check_runs_again_where_the_landmarks_moved_the_roi(model_package, astronaut):
+    model = posekit.load_model("blazepose-full")
+    good = model.predict_detailed(astronaut).rois[0]
+    off = replace(good, cx=good.cx + 0.2 * good.size)  # a fifth of the side to the right
+    first = model.predict_rois(astronaut, (off,))
+    assert len(first.poses) == 1 and roi_change(off, first.next_rois[0]) > 0.1
+    checked = model._check_rois(astronaut, first)
+    assert checked.tried == first.next_rois and checked.rois == first.next_rois
+    assert abs(checked.next_rois[0].cx - good.cx) < abs(first.next_rois[0].cx - good.cx)
+    model.roi_check = 0.5  # the move is under it: nothing runs again
+    kept = model._check_rois(astronaut, first)
+    assert kept.tried == () and kept.rois == (off,)
+    np.testing.assert_array_equal(kept.poses.xy, first.poses.xy)
 
 
 @pytest.mark.network

@@ -35,6 +35,7 @@ from posekit.decode.blazepose import (
     decode_detections,
     letterbox_roi,
     refine_from_heatmap,
+    roi_change,
     ssd_anchors,
     weighted_nms,
 )
@@ -54,6 +55,9 @@ SPECS = tuple(
 LANDMARK_INPUT = 256
 HEATMAP_KERNEL = 7  # pose_landmark_cpu: RefineLandmarksFromHeatmapCalculator kernel_size
 HEATMAP_MIN_CONFIDENCE = 0.5  # its min_confidence_to_refine (the option's default)
+# posekit's additions to MediaPipe's single-image pipeline, tuned on LSP Extended 7,001-8,000 (PCK@0.2):
+ALTERNATES = 2  # detections tried one by one, after the first ``max_poses``, before the whole image
+ROI_CHECK = 0.1  # roi_change between a person's ROI and its landmarks' ROI above which the model runs again
 _ANCHORS = ssd_anchors()
 
 
@@ -181,9 +185,13 @@ class BlazePose:
 
     min_score: drop people whose pose flag is lower (MediaPipe's min_tracking_confidence, 0.5). max_poses:
     ROIs taken from the detector (best first; MediaPipe's single-pose solution takes 1). segmentation: also
-    return the person masks (Python only). fallback: where the detector's ROIs give nobody, try the whole
-    image as the ROI, then the ROI from that pose's alignment landmarks (not in MediaPipe: the npm package's
-    detector is another network than MediaPipe's and misses people it finds; False = MediaPipe's pipeline).
+    return the person masks (Python only). Not in MediaPipe (the npm package's detector is another, noisier
+    network than MediaPipe's and misses people it finds), both off gives MediaPipe's pipeline:
+    - fallback: where the detector's first ROIs give nobody, its next ``ALTERNATES`` detections one by one,
+      then the whole image as the ROI followed by the ROI from that pose's alignment landmarks;
+    - roi_check: where a person's landmarks give a next ROI whose ``roi_change`` from the ROI they came from
+      is above it, the landmark model once more on that ROI (the person kept from the first pass if the
+      second finds nobody). None: off.
     """
 
     # MediaPipe's landmark filter (pose_landmark_filtering: One Euro, min_cutoff 0.05, beta 80, derivate
@@ -194,9 +202,10 @@ class BlazePose:
 
     def __init__(self, spec: ModelSpec, runner: Runner, min_score: float = 0.5, max_poses: int = 1,
                  segmentation: bool = False, detector: BlazePoseDetector | None = None,
-                 fallback: bool = True) -> None:
+                 fallback: bool = True, roi_check: float | None = ROI_CHECK) -> None:
         self.spec = spec
         self.fallback = fallback
+        self.roi_check = roi_check
         self.runner = runner
         self.schema = spec.schema
         self.min_score = min_score
@@ -264,17 +273,39 @@ class BlazePose:
 
     def predict_detailed(self, rgb: NDArray[np.uint8]) -> BlazePoseResult:
         """Poses plus presence, world landmarks, ROIs and (with ``segmentation``) masks."""
-        res = self.predict_rois(rgb, self.detector.detect(rgb).rois[: self.max_poses])
-        if len(res.poses) or not self.fallback:
-            return res
+        rois = self.detector.detect(rgb).rois
+        res = self.predict_rois(rgb, rois[: self.max_poses])
         tried = res.tried
-        res = self.predict_rois(rgb, (letterbox_roi(rgb.shape[1], rgb.shape[0]),))
-        tried += res.tried
-        if len(res.poses):  # the whole image is a loose ROI: once more on the one its landmarks give
-            aligned = self.predict_rois(rgb, res.next_rois)
-            tried += aligned.tried
-            res = aligned if len(aligned.poses) else res
+        if self.fallback and not len(res.poses):
+            for roi in rois[self.max_poses: self.max_poses + ALTERNATES]:
+                res = self.predict_rois(rgb, (roi,))
+                tried += res.tried
+                if len(res.poses):
+                    break
+        if self.fallback and not len(res.poses):
+            res = self.predict_rois(rgb, (letterbox_roi(rgb.shape[1], rgb.shape[0]),))
+            tried += res.tried
+            if len(res.poses):  # the whole image is a loose ROI: once more on the one its landmarks give
+                aligned = self.predict_rois(rgb, res.next_rois)
+                tried += aligned.tried
+                res = aligned if len(aligned.poses) else res
+        elif self.roi_check is not None and len(res.poses):
+            res = self._check_rois(rgb, res)
+            tried += res.tried
         return replace(res, tried=tried)
+
+    def _check_rois(self, rgb: NDArray[np.uint8], res: BlazePoseResult) -> BlazePoseResult:
+        """``res`` with the people whose next ROI moved more than ``roi_check`` from their ROI run again on
+        it (kept as they were where the second run finds nobody). ``tried``: the second run's ROIs."""
+        redo = [i for i, (a, b) in enumerate(zip(res.rois, res.next_rois, strict=True))
+                if roi_change(a, b) > self.roi_check]
+        if not redo:
+            return replace(res, tried=())
+        again = self.predict_rois(rgb, tuple(res.next_rois[i] for i in redo))
+        rows = {roi: j for j, roi in enumerate(again.rois)}  # the ROIs whose person the second run kept
+        picks = [(again, rows[res.next_rois[i]]) if i in redo and res.next_rois[i] in rows else (res, i)
+                 for i in range(len(res.rois))]
+        return replace(_people(picks), tried=again.tried)
 
     def predict(self, rgb: NDArray[np.uint8]) -> Poses:
         return self.predict_detailed(rgb).poses
@@ -295,6 +326,18 @@ class BlazePose:
         if rois:
             feeds.append((self.runner, {self.input_name: self.crops(rgb, rois)}))
         return feeds
+
+
+def _people(picks: list[tuple[BlazePoseResult, int]]) -> BlazePoseResult:
+    """One result of the people ``picks`` ((result, person row) pairs, in order), ``tried`` empty."""
+    def rows(name: str):
+        return np.stack([getattr(r, name)[i] for r, i in picks])
+
+    first = picks[0][0]
+    poses = Poses.concat([r.poses.select(np.array([i])) for r, i in picks])
+    masks = rows("masks") if first.masks is not None else None
+    return BlazePoseResult(poses, rows("presence"), rows("world"), tuple(r.rois[i] for r, i in picks), masks,
+                           tuple(r.next_rois[i] for r, i in picks))
 
 
 def _image_to_crop(roi: Roi) -> NDArray[np.float64]:
