@@ -32,6 +32,7 @@ from posekit.decode.blazepose import (
     Detections,
     Roi,
     alignment_roi,
+    box_roi,
     decode_detections,
     letterbox_roi,
     refine_from_heatmap,
@@ -188,7 +189,9 @@ class BlazePose:
     return the person masks (Python only). Not in MediaPipe (the npm package's detector is another, noisier
     network than MediaPipe's and misses people it finds), both off gives MediaPipe's pipeline:
     - fallback: where the detector's first ROIs give nobody, its next ``ALTERNATES`` detections one by one,
-      then the whole image as the ROI followed by the ROI from that pose's alignment landmarks;
+      then the whole image as the ROI, then (``person_detector``, loaded on first use; None: skipped) the
+      best person box of that COCO detector as an upright ROI; each loose ROI followed by the ROI from its
+      pose's alignment landmarks;
     - roi_check: where a person's landmarks give a next ROI whose ``roi_change`` from the ROI they came from
       is above it, the landmark model once more on that ROI (the person kept from the first pass if the
       second finds nobody). None: off.
@@ -202,9 +205,12 @@ class BlazePose:
 
     def __init__(self, spec: ModelSpec, runner: Runner, min_score: float = 0.5, max_poses: int = 1,
                  segmentation: bool = False, detector: BlazePoseDetector | None = None,
-                 fallback: bool = True, roi_check: float | None = ROI_CHECK) -> None:
+                 fallback: bool = True, roi_check: float | None = ROI_CHECK,
+                 person_detector: str | None = "nanodet") -> None:
         self.spec = spec
         self.fallback = fallback
+        self.person_detector = person_detector
+        self._person_boxes = None
         self.roi_check = roi_check
         self.runner = runner
         self.schema = spec.schema
@@ -283,16 +289,31 @@ class BlazePose:
                 if len(res.poses):
                     break
         if self.fallback and not len(res.poses):
-            res = self.predict_rois(rgb, (letterbox_roi(rgb.shape[1], rgb.shape[0]),))
+            res = self._loose(rgb, (letterbox_roi(rgb.shape[1], rgb.shape[0]),))
             tried += res.tried
-            if len(res.poses):  # the whole image is a loose ROI: once more on the one its landmarks give
-                aligned = self.predict_rois(rgb, res.next_rois)
-                tried += aligned.tried
-                res = aligned if len(aligned.poses) else res
+            if not len(res.poses) and self.person_detector:
+                res = self._loose(rgb, self._box_rois(rgb))
+                tried += res.tried
         elif self.roi_check is not None and len(res.poses):
             res = self._check_rois(rgb, res)
             tried += res.tried
         return replace(res, tried=tried)
+
+    def _loose(self, rgb: NDArray[np.uint8], rois: tuple[Roi, ...]) -> BlazePoseResult:
+        """The landmark model on loose ROIs, then once more on the ROIs its poses' landmarks give."""
+        res = self.predict_rois(rgb, rois)
+        if not len(res.poses):
+            return res
+        aligned = self.predict_rois(rgb, res.next_rois)
+        return replace(aligned if len(aligned.poses) else res, tried=res.tried + aligned.tried)
+
+    def _box_rois(self, rgb: NDArray[np.uint8]) -> tuple[Roi, ...]:
+        """Upright ROIs around the ``person_detector``'s best ``max_poses`` boxes."""
+        if self._person_boxes is None:
+            from posekit.models.detectors import load_detector
+
+            self._person_boxes = load_detector(self.person_detector, threads=self.runner.threads)
+        return tuple(box_roi(b) for b in self._person_boxes.detect(rgb).boxes[: self.max_poses])
 
     def _check_rois(self, rgb: NDArray[np.uint8], res: BlazePoseResult) -> BlazePoseResult:
         """``res`` with the people whose next ROI moved more than ``roi_check`` from their ROI run again on
