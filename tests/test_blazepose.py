@@ -14,7 +14,6 @@ from posekit.decode.blazepose import (
     Detections,
     Roi,
     alignment_roi,
-    box_roi,
     decode_detections,
     roi_change,
     ssd_anchors,
@@ -97,11 +96,6 @@ def test_roi_round_trip_and_warp():
 ])
 def test_roi_change(b, expected):
     assert roi_change(Roi(100, 50, 200, 0.3), b) == pytest.approx(expected)
-
-
-def test_box_roi_is_the_upright_square_around_the_box():
-    assert box_roi(np.array([10, 20, 50, 120])) == Roi(30, 70, 125, 0.0)
-    assert box_roi(np.array([0, 0, 80, 40]), scale=1.0) == Roi(40, 20, 80, 0.0)
 
 
 @pytest.fixture(scope="module")

@@ -170,13 +170,6 @@ def roi_change(a: Roi, b: Roi) -> float:
     return max(shift, abs(math.log(b.size / a.size)), abs(normalize_radians(b.angle - a.angle)) / math.pi)
 
 
-def box_roi(box: NDArray[np.floating], scale: float = 1.25) -> Roi:
-    """An upright square ROI around a person box (x1, y1, x2, y2 image pixels): centred on it, side its
-    longer side times ``scale`` (the margin MediaPipe's alignment ROI adds)."""
-    x1, y1, x2, y2 = (float(v) for v in box)
-    return Roi((x1 + x2) / 2, (y1 + y2) / 2, max(x2 - x1, y2 - y1) * scale, 0.0)
-
-
 def letterbox_roi(width: int, height: int) -> Roi:
     """The square a whole (width x height) image is letterboxed into, as MediaPipe's ImageToTensorCalculator
     pads it (keep_aspect_ratio, centred): side max(width, height), centred on normalised (0.5, 0.5), i.e.

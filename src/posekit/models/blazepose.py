@@ -32,7 +32,6 @@ from posekit.decode.blazepose import (
     Detections,
     Roi,
     alignment_roi,
-    box_roi,
     decode_detections,
     letterbox_roi,
     refine_from_heatmap,
@@ -59,6 +58,8 @@ HEATMAP_MIN_CONFIDENCE = 0.5  # its min_confidence_to_refine (the option's defau
 # posekit's additions to MediaPipe's single-image pipeline, tuned on LSP Extended 7,001-8,000 (PCK@0.2):
 ALTERNATES = 2  # detections tried one by one, after the first ``max_poses``, before the whole image
 ROI_CHECK = 0.1  # roi_change between a person's ROI and its landmarks' ROI above which the model runs again
+WEAK_SCORE = 0.1  # the last resort: detections scored from this up to the detector's threshold
+WEAK_TRIES = 3  # of them, best first
 _ANCHORS = ssd_anchors()
 
 
@@ -149,8 +150,11 @@ class BlazePoseDetector:
     def infer(self, tensor: NDArray[np.float32]) -> NDArray[np.float32]:
         return next(iter(self.runner.run({self.input_name: tensor}).values()))[0]
 
-    def postprocess(self, raw: NDArray[np.float32], letterbox: Roi) -> PersonDetections:
-        dets: Detections = weighted_nms(decode_detections(raw, _ANCHORS, self.min_score), self.iou_threshold,
+    def postprocess(self, raw: NDArray[np.float32], letterbox: Roi, min_score: float | None = None
+                    ) -> PersonDetections:
+        """Raw detector rows -> people with a score >= ``min_score`` (None: the detector's own)."""
+        threshold = self.min_score if min_score is None else min_score
+        dets: Detections = weighted_nms(decode_detections(raw, _ANCHORS, threshold), self.iou_threshold,
                                         self.max_detections)
         corners = dets.boxes.reshape(-1, 2, 2) * DETECTOR_INPUT
         boxes = letterbox.to_image(corners, DETECTOR_INPUT).reshape(-1, 4)
@@ -189,9 +193,10 @@ class BlazePose:
     return the person masks (Python only). Not in MediaPipe (the npm package's detector is another, noisier
     network than MediaPipe's and misses people it finds), both off gives MediaPipe's pipeline:
     - fallback: where the detector's first ROIs give nobody, its next ``ALTERNATES`` detections one by one,
-      then the whole image as the ROI, then (``person_detector``, loaded on first use; None: skipped) the
-      best person box of that COCO detector as an upright ROI; each loose ROI followed by the ROI from its
-      pose's alignment landmarks;
+      then the whole image as the ROI, then the best ``WEAK_TRIES`` detections scored under the detector's
+      threshold but at least ``WEAK_SCORE`` (decoded and merged apart from the others, whose weighted NMS
+      stays MediaPipe's), one by one; the whole image and the weak ROIs each followed by the ROI from
+      that pose's alignment landmarks;
     - roi_check: where a person's landmarks give a next ROI whose ``roi_change`` from the ROI they came from
       is above it, the landmark model once more on that ROI (the person kept from the first pass if the
       second finds nobody). None: off.
@@ -205,12 +210,9 @@ class BlazePose:
 
     def __init__(self, spec: ModelSpec, runner: Runner, min_score: float = 0.5, max_poses: int = 1,
                  segmentation: bool = False, detector: BlazePoseDetector | None = None,
-                 fallback: bool = True, roi_check: float | None = ROI_CHECK,
-                 person_detector: str | None = "nanodet") -> None:
+                 fallback: bool = True, roi_check: float | None = ROI_CHECK) -> None:
         self.spec = spec
         self.fallback = fallback
-        self.person_detector = person_detector
-        self._person_boxes = None
         self.roi_check = roi_check
         self.runner = runner
         self.schema = spec.schema
@@ -279,7 +281,9 @@ class BlazePose:
 
     def predict_detailed(self, rgb: NDArray[np.uint8]) -> BlazePoseResult:
         """Poses plus presence, world landmarks, ROIs and (with ``segmentation``) masks."""
-        rois = self.detector.detect(rgb).rois
+        tensor, letterbox = self.detector.preprocess(rgb)
+        raw = self.detector.infer(tensor)
+        rois = self.detector.postprocess(raw, letterbox).rois
         res = self.predict_rois(rgb, rois[: self.max_poses])
         tried = res.tried
         if self.fallback and not len(res.poses):
@@ -291,9 +295,14 @@ class BlazePose:
         if self.fallback and not len(res.poses):
             res = self._loose(rgb, (letterbox_roi(rgb.shape[1], rgb.shape[0]),))
             tried += res.tried
-            if not len(res.poses) and self.person_detector:
-                res = self._loose(rgb, self._box_rois(rgb))
-                tried += res.tried
+            if not len(res.poses):
+                weak = self.detector.postprocess(raw, letterbox, WEAK_SCORE)
+                for roi in [r for r, s in zip(weak.rois, weak.scores, strict=True)
+                            if s < self.detector.min_score][:WEAK_TRIES]:
+                    res = self._loose(rgb, (roi,))
+                    tried += res.tried
+                    if len(res.poses):
+                        break
         elif self.roi_check is not None and len(res.poses):
             res = self._check_rois(rgb, res)
             tried += res.tried
@@ -306,14 +315,6 @@ class BlazePose:
             return res
         aligned = self.predict_rois(rgb, res.next_rois)
         return replace(aligned if len(aligned.poses) else res, tried=res.tried + aligned.tried)
-
-    def _box_rois(self, rgb: NDArray[np.uint8]) -> tuple[Roi, ...]:
-        """Upright ROIs around the ``person_detector``'s best ``max_poses`` boxes."""
-        if self._person_boxes is None:
-            from posekit.models.detectors import load_detector
-
-            self._person_boxes = load_detector(self.person_detector, threads=self.runner.threads)
-        return tuple(box_roi(b) for b in self._person_boxes.detect(rgb).boxes[: self.max_poses])
 
     def _check_rois(self, rgb: NDArray[np.uint8], res: BlazePoseResult) -> BlazePoseResult:
         """``res`` with the people whose next ROI moved more than ``roi_check`` from their ROI run again on
