@@ -195,8 +195,9 @@ class BlazePose:
     - fallback: where the detector's first ROIs give nobody, its next ``ALTERNATES`` detections one by one,
       then the whole image as the ROI, then the best ``WEAK_TRIES`` detections scored under the detector's
       threshold but at least ``WEAK_SCORE`` (decoded and merged apart from the others, whose weighted NMS
-      stays MediaPipe's), one by one; the whole image and the weak ROIs each followed by the ROI from
-      that pose's alignment landmarks;
+      stays MediaPipe's), one by one, and last the best detection's ROI made upright and twice as large
+      (its centre is the npm detector's steadiest output); each of these loose ROIs followed by the ROI
+      from its pose's alignment landmarks;
     - roi_check: where a person's landmarks give a next ROI whose ``roi_change`` from the ROI they came from
       is above it, the landmark model once more on that ROI (the person kept from the first pass if the
       second finds nobody). None: off.
@@ -297,8 +298,11 @@ class BlazePose:
             tried += res.tried
             if not len(res.poses):
                 weak = self.detector.postprocess(raw, letterbox, WEAK_SCORE)
-                for roi in [r for r, s in zip(weak.rois, weak.scores, strict=True)
-                            if s < self.detector.min_score][:WEAK_TRIES]:
+                floor = self.detector.min_score
+                loose = [r for r, s in zip(weak.rois, weak.scores, strict=True) if s < floor]
+                # last, the best detection's centre only: upright, twice the side
+                upright = [replace(r, size=2 * r.size, angle=0.0) for r in (rois or weak.rois)[:1]]
+                for roi in loose[:WEAK_TRIES] + upright:
                     res = self._loose(rgb, (roi,))
                     tried += res.tried
                     if len(res.poses):
