@@ -154,10 +154,10 @@ def bench_video(ref_mod, video: Path) -> dict:
         model.predict(frames[0])  # warm-up (MediaPipe's first frame is its own warm-up, as in any use)
         rois: tuple = ()
         for rgb, path in zip(frames, paths, strict=True):
-            detector_runs += not rois
             t0 = time.perf_counter()
             res = model.track(rgb, rois)
             pk_ms.append((time.perf_counter() - t0) * 1000)
+            detector_runs += not rois or len(res.tried) > len(rois)  # none carried, or lost and detected
             rois = res.next_rois
             pk_found.append(len(res.poses) > 0)
             r = pose.process(path)

@@ -16,7 +16,8 @@ tests/test_blazepose_mediapipe.py):
    output (already 0..1) is warped back to the image on request.
 3. Video (``track``): the next frame's ROI comes from this frame's two alignment landmarks (hip centre,
    full-body circle point) as MediaPipe's PoseLandmarksToRoi does; the detector runs only when no ROI is
-   carried (the first frame, or the pose flag fell below ``min_score``).
+   carried (the first frame, or the pose flag fell below ``min_score``; with ``fallback``, posekit also
+   detects at once on the frame where the carried ROI lost the person).
 """
 
 from __future__ import annotations
@@ -339,10 +340,16 @@ class BlazePose:
     def track(self, rgb: NDArray[np.uint8], rois: tuple[Roi, ...] = ()) -> BlazePoseResult:
         """One video frame as MediaPipe's pose_landmark_cpu graph runs it: the landmark model on ``rois``
         (the previous frame's ``next_rois``), or on the detector's ROIs when none are given. The result's
-        ``next_rois`` are the ROIs for the next frame (empty when the person was lost: detect again)."""
+        ``next_rois`` are the ROIs for the next frame (empty when the person was lost: detect again). With
+        ``fallback``, a frame whose carried ROIs give nobody runs ``predict_detailed`` at once."""
         if not rois:
             return self.predict_detailed(rgb)
-        return self.predict_rois(rgb, tuple(rois))
+        res = self.predict_rois(rgb, tuple(rois))
+        if len(res.poses) or not self.fallback:
+            return res
+        # lost: MediaPipe detects on the next frame; posekit on this one (a frame with a pose more)
+        again = self.predict_detailed(rgb)
+        return replace(again, tried=res.tried + again.tried)
 
     def stage_feeds(self, rgb: NDArray[np.uint8]) -> list[tuple[Runner, dict[str, NDArray]]]:
         """The session inputs one ``predict`` runs on ``rgb`` (for timing the sessions alone)."""
