@@ -287,30 +287,36 @@ class BlazePose:
         raw = self.detector.infer(tensor)
         rois = self.detector.postprocess(raw, letterbox).rois
         res = self.predict_rois(rgb, rois[: self.max_poses])
-        tried = res.tried
         if self.fallback and not len(res.poses):
-            for roi in rois[self.max_poses: self.max_poses + ALTERNATES]:
-                res = self.predict_rois(rgb, (roi,))
-                tried += res.tried
-                if len(res.poses):
-                    break
-        if self.fallback and not len(res.poses):
-            res = self._loose(rgb, (letterbox_roi(rgb.shape[1], rgb.shape[0]),))
+            found = self._fallback(rgb, rois, raw, letterbox)
+            return replace(found, tried=res.tried + found.tried)
+        if self.roi_check is not None and len(res.poses):
+            checked = self._check_rois(rgb, res)
+            return replace(checked, tried=res.tried + checked.tried)
+        return res
+
+    def _fallback(self, rgb: NDArray[np.uint8], rois: tuple[Roi, ...], raw: NDArray[np.float32],
+                  letterbox: Roi) -> BlazePoseResult:
+        """Where the detector's first ROIs gave nobody: the ROIs ``fallback`` lists, until one gives
+        someone (then ``roi_check`` on a next detection's pose). ``tried``: all of them."""
+        tried: tuple[Roi, ...] = ()
+        for roi in rois[self.max_poses: self.max_poses + ALTERNATES]:
+            res = self.predict_rois(rgb, (roi,))
             tried += res.tried
-            if not len(res.poses):
-                weak = self.detector.postprocess(raw, letterbox, WEAK_SCORE)
-                floor = self.detector.min_score
-                loose = [r for r, s in zip(weak.rois, weak.scores, strict=True) if s < floor]
-                # last, the best detection's centre only: upright, twice the side
-                upright = [replace(r, size=2 * r.size, angle=0.0) for r in (rois or weak.rois)[:1]]
-                for roi in loose[:WEAK_TRIES] + upright:
-                    res = self._loose(rgb, (roi,))
-                    tried += res.tried
-                    if len(res.poses):
-                        break
-        elif self.roi_check is not None and len(res.poses):
-            res = self._check_rois(rgb, res)
+            if len(res.poses):
+                checked = self._check_rois(rgb, res) if self.roi_check is not None else replace(res, tried=())
+                return replace(checked, tried=tried + checked.tried)
+        weak = self.detector.postprocess(raw, letterbox, WEAK_SCORE)
+        floor = self.detector.min_score
+        loose = [letterbox_roi(rgb.shape[1], rgb.shape[0])]
+        loose += [r for r, s in zip(weak.rois, weak.scores, strict=True) if s < floor][:WEAK_TRIES]
+        # last, the best detection's centre only: upright, twice the side
+        loose += [replace(r, size=2 * r.size, angle=0.0) for r in (rois or weak.rois)[:1]]
+        for roi in loose:
+            res = self._loose(rgb, (roi,))
             tried += res.tried
+            if len(res.poses):
+                break
         return replace(res, tried=tried)
 
     def _loose(self, rgb: NDArray[np.uint8], rois: tuple[Roi, ...]) -> BlazePoseResult:
