@@ -2,7 +2,7 @@
 
     taskset -c 0 .venv/bin/python benchmarks/bench_blazepose.py [--lsp 1000] [--photo-rounds 3]
         [--video ../shared/data/media/video.avi] [--models blazepose-full blazepose-lite blazepose-heavy]
-        [--skip lsp photos video]
+        [--skip lsp photos video] [--mediapipe-pipeline]
 
 Run it under ``taskset -c 0``: posekit (onnxruntime, one thread) and the MediaPipe server (a subprocess,
 which inherits the affinity) then share one core and take turns, image by image, so both see the same load.
@@ -33,6 +33,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
+OPTIONS: dict = {}  # posekit's BlazePose options (--mediapipe-pipeline: fallback=False, roi_check=None)
 
 
 def _reference():
@@ -87,7 +88,7 @@ def bench_lsp(ref_mod, count: int, models: list[str]) -> dict:
     samples = load_lsp(DATA / "lspet-train")[8000:8000 + count]
     images = [read_image(s.image_path).rgb for s in samples]
     out: dict = {"images": len(samples)}
-    full = posekit.load_model("blazepose-full", threads=1)
+    full = posekit.load_model("blazepose-full", threads=1, **OPTIONS)
     pk, mp, pk_ms, mp_ms = [], [], [], []
     with ref_mod.MediaPipePose(static_image_mode=True) as pose:
         for s, rgb in zip(samples, images, strict=True):
@@ -109,7 +110,7 @@ def bench_lsp(ref_mod, count: int, models: list[str]) -> dict:
     for name in models:
         if name == "blazepose-full":
             continue
-        model = posekit.load_model(name, threads=1)
+        model = posekit.load_model(name, threads=1, **OPTIONS)
         poses = [model.predict(rgb) for rgb in images]
         out[name] = {"pck": _pck(samples, poses, name, BLAZEPOSE33), "found": sum(len(p) > 0 for p in poses)}
     return out
@@ -121,7 +122,7 @@ def bench_photos(ref_mod, rounds: int) -> dict:
 
     paths = sorted((DATA / "media").glob("*.jpg"))
     images = [read_image(p).rgb for p in paths]
-    model = posekit.load_model("blazepose-full", threads=1)
+    model = posekit.load_model("blazepose-full", threads=1, **OPTIONS)
     pk, mp = [], []
     with ref_mod.MediaPipePose(static_image_mode=True) as pose:
         for p, rgb in zip(paths, images, strict=True):  # warm-up
@@ -144,7 +145,7 @@ def bench_video(ref_mod, video: Path) -> dict:
 
     with VideoReader(video) as reader:
         frames = [f.rgb for f in reader]
-    model = posekit.load_model("blazepose-full", threads=1)
+    model = posekit.load_model("blazepose-full", threads=1, **OPTIONS)
     pk_ms, mp_ms, pk_found, mp_found, detector_runs = [], [], [], [], 0
     with tempfile.TemporaryDirectory() as tmp, ref_mod.MediaPipePose(static_image_mode=False) as pose:
         paths = []
@@ -154,10 +155,10 @@ def bench_video(ref_mod, video: Path) -> dict:
         model.predict(frames[0])  # warm-up (MediaPipe's first frame is its own warm-up, as in any use)
         rois: tuple = ()
         for rgb, path in zip(frames, paths, strict=True):
-            detector_runs += not rois
             t0 = time.perf_counter()
             res = model.track(rgb, rois)
             pk_ms.append((time.perf_counter() - t0) * 1000)
+            detector_runs += not rois or len(res.tried) > len(rois)  # none carried, or lost and detected
             rois = res.next_rois
             pk_found.append(len(res.poses) > 0)
             r = pose.process(path)
@@ -180,7 +181,11 @@ def main() -> int:
     ap.add_argument("--models", nargs="+", default=["blazepose-full", "blazepose-lite", "blazepose-heavy"])
     ap.add_argument("--skip", nargs="*", default=[], choices=("lsp", "photos", "video"))
     ap.add_argument("--json", action="store_true", help="print only the JSON line")
+    ap.add_argument("--mediapipe-pipeline", action="store_true",
+                    help="posekit without its additions (no fallbacks, no ROI check): MediaPipe's pipeline")
     args = ap.parse_args()
+    if args.mediapipe_pipeline:
+        OPTIONS.update(fallback=False, roi_check=None)
     if not DATA.is_dir():
         sys.exit(f"{DATA}: the shared data folder is missing")
     ref = _reference()

@@ -31,12 +31,13 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--coco", type=int, default=20)
     ap.add_argument("--no-fallback", action="store_true",
-                    help="MediaPipe's pipeline only (no whole-image ROI)")
+                    help="MediaPipe's pipeline only (no other detections, whole-image ROI or ROI check)")
     args = ap.parse_args()
     ref_mod = _reference()
     paths = sorted((DATA / "media").glob("*.jpg"))
     paths += sorted((DATA / "coco-mini-train" / "train2017").glob("*.jpg"))[:args.coco]
-    model = posekit.load_model("blazepose-full", fallback=not args.no_fallback)
+    model = posekit.load_model("blazepose-full", **({"fallback": False, "roi_check": None} if args.no_fallback
+                                                    else {}))
     same_roi, detector, whole, found = [], [], [], {"both": 0, "neither": 0, "mediapipe_only": 0,
                                                       "posekit_only": 0}
     with ref_mod.MediaPipePose(static_image_mode=True) as pose:

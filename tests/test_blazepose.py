@@ -4,6 +4,7 @@ answers; then the real detector + landmark graphs on the astronaut."""
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -14,6 +15,7 @@ from posekit.decode.blazepose import (
     Roi,
     alignment_roi,
     decode_detections,
+    roi_change,
     ssd_anchors,
     weighted_nms,
 )
@@ -85,6 +87,17 @@ def test_roi_round_trip_and_warp():
     np.testing.assert_allclose(centre, roi.to_crop(np.array([220.5, 170.5]), 256), atol=0.1)
 
 
+@pytest.mark.parametrize("b, expected", [
+    (Roi(100, 50, 200, 0.3), 0.0),
+    (Roi(130, 90, 200, 0.3), 0.25),  # centre moved 50 px of a 200 px side
+    (Roi(100, 50, 200 * math.e, 0.3), 1.0),  # side x e: |log| = 1
+    (Roi(100, 50, 200, 0.3 - 0.2 * math.pi), 0.2),
+    (Roi(100, 50, 200, 0.3 + 1.9 * math.pi), 0.1),  # wrapped: 0.1 pi the short way round
+])
+def test_roi_change(b, expected):
+    assert roi_change(Roi(100, 50, 200, 0.3), b) == pytest.approx(expected)
+
+
 @pytest.fixture(scope="module")
 def astronaut():
     return pytest.importorskip("skimage.data").astronaut()
@@ -118,19 +131,86 @@ def test_detector_finds_both_astronauts_and_mask_covers_her(model_package, astro
 
 
 @pytest.mark.network
+def test_roi_check_runs_again_where_the_landmarks_moved_the_roi(model_package, astronaut):
+    model = posekit.load_model("blazepose-full")
+    good = model.predict_detailed(astronaut).rois[0]
+    off = replace(good, cx=good.cx + 0.2 * good.size)  # a fifth of the side to the right
+    first = model.predict_rois(astronaut, (off,))
+    assert len(first.poses) == 1 and roi_change(off, first.next_rois[0]) > 0.1
+    checked = model._check_rois(astronaut, first)
+    assert checked.tried == first.next_rois and checked.rois == first.next_rois
+    assert abs(checked.next_rois[0].cx - good.cx) < abs(first.next_rois[0].cx - good.cx)
+    model.roi_check = 0.5  # the move is under it: nothing runs again
+    kept = model._check_rois(astronaut, first)
+    assert kept.tried == () and kept.rois == (off,)
+    np.testing.assert_array_equal(kept.poses.xy, first.poses.xy)
+
+
+@pytest.mark.network
 def test_landmark_graph_without_segmentation_gives_the_same_outputs(model_package, astronaut):
+    from posekit.convert import cached_onnx
     from posekit.errors import PosekitError
     from posekit.models.blazepose import landmark_graph
     from posekit.models.runner import Runner
 
+    converted = Runner(cached_onnx("blazepose-lite"))
     full, cut = Runner(landmark_graph("blazepose-lite", True)), Runner(landmark_graph("blazepose-lite"))
     seg = "activation_segmentation"
     assert seg in full.output_names and seg not in cut.output_names
     x = {"input_1": (astronaut[None, :256, 128:384] / 255).astype(np.float32)}
-    a, b = full.run(x), cut.run(x)
+    a, b, c = full.run(x), cut.run(x), converted.run(x)
+    for name in full.output_names:
+        np.testing.assert_allclose(a[name], c[name], atol=1e-5)
     for name in cut.output_names:
         np.testing.assert_allclose(b[name], a[name], atol=1e-5)
     model = posekit.load_model("blazepose-lite")
     model.segmentation = True
     with pytest.raises(PosekitError, match="segmentation=True"):
         model.predict_detailed(astronaut)
+
+
+def _pad_conv_model(pad_value: float, pads: list[int]):
+    """NHWC input -> Pad (spatial, ``pad_value``) -> Transpose to NCHW -> 3x3 stride-2 Conv, as the converter
+    writes TF's explicit padding."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    inits = [numpy_helper.from_array(np.array(pads, np.int64), "pads"),
+             numpy_helper.from_array(np.array(pad_value, np.float32), "value"),
+             numpy_helper.from_array(rng.normal(size=(4, 3 + pads[3] + pads[7], 3, 3)).astype(np.float32),
+                                     "w")]
+    nodes = [helper.make_node("Pad", ["x", "pads", "value"], ["p"], mode="constant"),
+             helper.make_node("Transpose", ["p"], ["t"], perm=[0, 3, 1, 2]),
+             helper.make_node("Conv", ["t", "w"], ["y"], strides=[2, 2])]
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 9, 8, 3])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+    graph = helper.make_graph(nodes, "g", [x], [y], inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+@pytest.mark.parametrize("pad_value, pads, folded", [
+    (0.0, [0, 1, 1, 0, 0, 1, 1, 0], 1),
+    (0.0, [0, 0, 2, 0, 0, 1, 0, 0], 1),  # asymmetric: top 0, left 2, bottom 1, right 0
+    (1.0, [0, 1, 1, 0, 0, 1, 1, 0], 0),  # not zeros: the convolution's pads cannot hold it
+    (0.0, [0, 1, 1, 1, 0, 1, 1, 0], 0),  # pads the channels
+])
+def test_fold_zero_pads_is_exact_and_only_folds_spatial_zero_padding(pad_value, pads, folded):
+    import onnxruntime as ort
+
+    from posekit.models.blazepose import fold_zero_pads
+
+    model = _pad_conv_model(pad_value, pads)
+    x = np.random.default_rng(1).normal(size=(1, 9, 8, 3)).astype(np.float32)
+
+    def run(m):
+        return ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"]).run(
+            None, {"x": x})[0]
+
+    before = run(model)
+    assert fold_zero_pads(model) == folded
+    assert sum(n.op_type == "Pad" for n in model.graph.node) == 1 - folded
+    if folded:
+        conv = next(n for n in model.graph.node if n.op_type == "Conv")
+        assert list(next(a for a in conv.attribute if a.name == "pads").ints) == [pads[1], pads[2], pads[5],
+                                                                                   pads[6]]
+    np.testing.assert_allclose(run(model), before, atol=1e-5)

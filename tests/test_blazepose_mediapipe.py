@@ -169,7 +169,7 @@ def test_landmark_stage_equals_mediapipe_on_mediapipes_roi(model_package, mediap
 def test_whole_pipeline_equals_mediapipe(model_package, mediapipe_pose, photos):
     import posekit
 
-    model = posekit.load_model("blazepose-full", fallback=False)
+    model = posekit.load_model("blazepose-full", fallback=False, roi_check=None)  # MediaPipe's pipeline
     same, errs = 0, []
     for path in photos:
         rgb = _load(path)

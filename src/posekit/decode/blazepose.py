@@ -163,6 +163,13 @@ def alignment_roi(centre: NDArray[np.floating], edge: NDArray[np.floating], scal
     return Roi(float(x0), float(y0), float(size), float(angle))
 
 
+def roi_change(a: Roi, b: Roi) -> float:
+    """How far ROI ``b`` is from ``a``, unitless: the largest of the centre distance over ``a``'s side, the
+    absolute log of the side ratio, and the angle difference (wrapped) over pi. 0 for equal ROIs."""
+    shift = math.hypot(b.cx - a.cx, b.cy - a.cy) / a.size
+    return max(shift, abs(math.log(b.size / a.size)), abs(normalize_radians(b.angle - a.angle)) / math.pi)
+
+
 def letterbox_roi(width: int, height: int) -> Roi:
     """The square a whole (width x height) image is letterboxed into, as MediaPipe's ImageToTensorCalculator
     pads it (keep_aspect_ratio, centred): side max(width, height), centred on normalised (0.5, 0.5), i.e.
