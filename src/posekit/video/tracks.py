@@ -124,9 +124,10 @@ class Tracker:
         threshold = self.params.keypoint_threshold
         t_sc = np.stack([t.scores for t in self.tracks])
         d_box = keypoint_boxes(poses.xy, poses.scores, threshold)
-        now = self._similarity(np.stack([t.predicted(time) for t in self.tracks]), t_sc, poses, d_box)
-        then = self._similarity(np.stack([t.xy for t in self.tracks]), t_sc, poses, d_box)
-        return np.maximum(now, then)
+        n = len(self.tracks)  # both positions of every track in one pass: rows 0..n-1 now, n.. then
+        xy = np.stack([t.predicted(time) for t in self.tracks] + [t.xy for t in self.tracks])
+        sim = self._similarity(xy, np.concatenate([t_sc, t_sc]), poses, d_box)
+        return np.maximum(sim[:n], sim[n:])
 
     def _similarity(self, t_xy: NDArray[np.float32], t_sc: NDArray[np.float32], poses: Poses,
                     d_box: NDArray[np.float32]) -> NDArray[np.float64]:
