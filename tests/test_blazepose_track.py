@@ -52,7 +52,7 @@ def test_tracker_runs_the_detector_only_when_the_person_is_lost(model, astronaut
     assert [len(p) for p in out] == [1, 1, 1, 1, 0, 1, 1, 1]
     # Frame 1 detects; frame 5 (the grey one) runs on the carried ROI and loses the person, then (inside
     # ``track``) detects at once and tries the whole image: nobody; frame 6 detects.
-    assert (tracker.stats.detector_runs, tracker.stats.crops) == (2, 9)
+    assert (tracker.stats.detector_runs, tracker.stats.crops) == (3, 9)
     assert {int(p.track_ids[0]) for p in out if len(p)} == {1}
 
 

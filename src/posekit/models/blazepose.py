@@ -175,7 +175,7 @@ class BlazePoseResult:
     rois: each person's crop. next_rois: each person's ROI for the next video frame (from the alignment
     landmarks). masks: (N, H, W) float32 person probability in image pixels, only with
     ``segmentation=True``. tried: every ROI the landmark model ran on (people whose pose flag fell short
-    included)."""
+    included). detected: whether ``track`` ran the detector on this frame."""
 
     poses: Poses
     presence: NDArray[np.float32]
@@ -184,6 +184,7 @@ class BlazePoseResult:
     masks: NDArray[np.float32] | None = None
     next_rois: tuple[Roi, ...] = ()
     tried: tuple[Roi, ...] = ()
+    detected: bool = False
 
 
 class BlazePose:
@@ -349,13 +350,13 @@ class BlazePose:
         ``next_rois`` are the ROIs for the next frame (empty when the person was lost: detect again). With
         ``fallback``, a frame whose carried ROIs give nobody runs ``predict_detailed`` at once."""
         if not rois:
-            return self.predict_detailed(rgb)
+            return replace(self.predict_detailed(rgb), detected=True)
         res = self.predict_rois(rgb, tuple(rois))
         if len(res.poses) or not self.fallback:
             return res
         # lost: MediaPipe detects on the next frame; posekit on this one (a frame with a pose more)
         again = self.predict_detailed(rgb)
-        return replace(again, tried=res.tried + again.tried)
+        return replace(again, tried=res.tried + again.tried, detected=True)
 
     def stage_feeds(self, rgb: NDArray[np.uint8]) -> list[tuple[Runner, dict[str, NDArray]]]:
         """The session inputs one ``predict`` runs on ``rgb`` (for timing the sessions alone)."""

@@ -259,8 +259,8 @@ class PoseTracker:
     def _follow_own_rois(self, rgb: NDArray[np.uint8]) -> Poses:
         """``model.track``: its ROIs from the last frame's landmarks, its detector when it has none. Only
         people scoring the model's own min_score carry their ROI over (MediaPipe's tracking confidence)."""
-        self.stats.detector_runs += not self.model_rois
         res = self.model.track(rgb, self.model_rois)
+        self.stats.detector_runs += res.detected
         self.stats.crops += len(res.tried)
         keep = res.poses.pose_scores >= self.min_score
         self.model_rois = tuple(r for r, k in zip(res.next_rois, keep, strict=True) if k)
