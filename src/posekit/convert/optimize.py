@@ -22,11 +22,15 @@ from onnx import numpy_helper
 ELEMENTWISE = ("Add", "Sub", "Mul", "Div")
 
 
-def _static_shapes(model: onnx.ModelProto) -> dict[str, list[int | None]]:
-    inferred = onnx.shape_inference.infer_shapes(model)
-    infos = [*inferred.graph.value_info, *inferred.graph.input]
+def value_shapes(graph: onnx.GraphProto) -> dict[str, list[int | None]]:
+    """The shapes ``graph`` records for its inputs and inner values (None for a free dimension)."""
+    infos = [*graph.value_info, *graph.input]
     return {v.name: [d.dim_value if d.HasField("dim_value") else None for d in v.type.tensor_type.shape.dim]
             for v in infos if v.type.HasField("tensor_type")}
+
+
+def _static_shapes(model: onnx.ModelProto) -> dict[str, list[int | None]]:
+    return value_shapes(onnx.shape_inference.infer_shapes(model).graph)
 
 
 def widen_channel_constants(model: onnx.ModelProto) -> int:

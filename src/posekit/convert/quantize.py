@@ -126,18 +126,16 @@ def quantize_onnx(fp32: Path, feeds: Sequence[dict[str, NDArray]], ops: Sequence
         return out.read_bytes()
 
 
-ELEMENTWISE = ("Add", "Sub", "Mul", "Div")
-
-
 def scalar_constants(model) -> int:
     """Rewrite in place each element-wise op's constant input whose values are all equal into a scalar, where
     the other input's shape (from shape inference) shows the result keeps its shape. Returns how many."""
     from onnx import numpy_helper
 
+    from posekit.convert.optimize import ELEMENTWISE, value_shapes
+
     graph = model.graph
     consts = {t.name: t for t in graph.initializer}
-    shapes = {v.name: [d.dim_value if d.HasField("dim_value") else None for d in v.type.tensor_type.shape.dim]
-              for v in [*graph.input, *graph.value_info] if v.type.tensor_type.HasField("shape")}
+    shapes = value_shapes(graph)
     added: dict[str, str] = {}
     count = 0
     for node in graph.node:
