@@ -186,6 +186,26 @@ def test_cli_finetune_resume_export_estimate(tmp_path: Path, model_package: Path
     assert "epoch 0 (pretrained start)" in r.stderr
 
 
+def test_head_from_inner_tensors_equals_whole_graph(efficientpose) -> None:
+    """A module fed a trunk's inner tensor (as cached features are) computes the same heatmaps as the whole
+    graph, runs only the nodes after the cut and trains only their weights."""
+    from posekit.train.onnx_torch import OnnxModule
+
+    cut = "efficientnet-lite4/model/blocks_8/Add_0/add"
+    proto = efficientpose.proto
+    trunk, head = OnnxModule(proto, [cut]), OnnxModule(proto, inputs=[cut])
+    x = torch.from_numpy(_photo())
+    with torch.no_grad():
+        whole = efficientpose.module.graph(x)[0]
+        features = trunk(x)[0]
+        split = head(features)[0]
+    assert torch.allclose(split, whole, atol=1e-5)
+    assert not set(head.param_names) & set(trunk.param_names)
+    assert len(head.nodes) + len(trunk.nodes) <= len(proto.graph.node)
+    with pytest.raises(TypeError, match="takes 1 input"):
+        head(features, features)
+
+
 def test_movenet_raw_heads_equal_onnxruntime(model_package: Path) -> None:
     """MoveNet Lightning's raw heads (before the in-graph decoding) come out of the builder as onnxruntime
     computes them: the tensors a head fine-tune trains."""

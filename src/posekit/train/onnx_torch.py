@@ -181,14 +181,18 @@ class OnnxModule(nn.Module):
     """``forward(x)`` -> the tensors named ``outputs`` (a list, in that order), computed with torch.
 
     proto: an ONNX model of posekit's converter (one float input); outputs: tensor names (default: the
-    graph's outputs). Parameters are the Conv / ConvTranspose weights and biases, named in ``param_names``
+    graph's outputs); inputs: tensor names fed to ``forward`` (default: the graph's input): naming inner
+    tensors (a trunk's outputs, computed once and cached) runs and trains only the part of the graph between
+    them and ``outputs``. Parameters are the Conv / ConvTranspose weights and biases, named in ``param_names``
     (index i <-> ONNX initializer ``param_names[i]``; torch names them ``weights.i``).
     """
 
-    def __init__(self, proto: onnx.ModelProto, outputs: Sequence[str] | None = None) -> None:
+    def __init__(self, proto: onnx.ModelProto, outputs: Sequence[str] | None = None,
+                 inputs: Sequence[str] | None = None) -> None:
         super().__init__()
         g = proto.graph
-        self.input_name = g.input[0].name
+        self.inputs = list(inputs or [g.input[0].name])
+        self.input_name = self.inputs[0]
         self.outputs = list(outputs or [o.name for o in g.output])
         inits = {i.name: i for i in g.initializer}
         producers = {o: n for n in g.node for o in n.output}
@@ -196,8 +200,8 @@ class OnnxModule(nn.Module):
         stack = list(self.outputs)
         while stack:
             name = stack.pop()
-            if name in needed or name not in producers:
-                if name not in producers and name not in inits and name != self.input_name and name:
+            if name in needed or name in self.inputs or name not in producers:
+                if name not in producers and name not in inits and name not in self.inputs and name:
                     raise PosekitError(f"{name!r}: no such tensor in the graph {g.name or '(unnamed)'}")
                 continue
             needed.add(name)
@@ -224,9 +228,13 @@ class OnnxModule(nn.Module):
         env.update({n: getattr(self, f"const{i}") for i, n in enumerate(self.const_names)})
         return env
 
-    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+    def forward(self, *xs: torch.Tensor) -> list[torch.Tensor]:
+        """One tensor per name of ``inputs`` (default: the graph's input), in that order."""
+        if len(xs) != len(self.inputs):
+            raise TypeError(f"OnnxModule takes {len(self.inputs)} input tensors ({', '.join(self.inputs)}), "
+                            f"got {len(xs)}")
         env = self.tensors()
-        env[self.input_name] = x
+        env.update(zip(self.inputs, xs, strict=True))
         for node, attrs in zip(self.nodes, self._attrs, strict=True):
             args = [env[i] if i else None for i in node.input]
             while args and args[-1] is None:
