@@ -79,3 +79,73 @@ def test_widening_handles_what_is_left_and_optimize_applies_both():
     np.testing.assert_array_equal(run(model, x), want)
     moved = optimize(normalising_graph(8, 12))
     assert [n.op_type for n in moved.graph.node][0] == "Transpose"
+
+# fold_zero_pads: the layouts the converter writes (TF: NHWC Pad, then the NCHW Transpose; PyTorch-born graphs
+# such as nanodet: an NCHW Pad, then a Transpose pair the converter leaves for onnxruntime to cancel), each
+# with the pads given in the input's own axis order.
+LAYOUTS = {
+    "nhwc": ((1, 9, 8, 3), [[0, 3, 1, 2]]),
+    "nchw-pair": ((1, 3, 9, 8), [[0, 2, 3, 1], [0, 3, 1, 2]]),
+    "nchw": ((1, 3, 9, 8), []),
+}
+
+
+def _pad_conv_model(pad_value: float, pads: list[int], layout: str, extra_reader: bool = False):
+    """input -> Pad (``pad_value``) -> the layout's Transposes -> 3x3 stride-2 Conv (NCHW)."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    shape, perms = LAYOUTS[layout]
+    channel_axis = 3 if layout == "nhwc" else 1
+    rng = np.random.default_rng(0)
+    channels = shape[channel_axis] + pads[channel_axis] + pads[channel_axis + 4]
+    inits = [numpy_helper.from_array(np.array(pads, np.int64), "pads"),
+             numpy_helper.from_array(np.array(pad_value, np.float32), "value"),
+             numpy_helper.from_array(rng.normal(size=(4, channels, 3, 3)).astype(np.float32), "w")]
+    nodes = [helper.make_node("Pad", ["x", "pads", "value"], ["t0"], mode="constant")]
+    for k, perm in enumerate(perms):
+        nodes.append(helper.make_node("Transpose", [f"t{k}"], [f"t{k + 1}"], perm=perm))
+    nodes.append(helper.make_node("Conv", [f"t{len(perms)}", "w"], ["y"], strides=[2, 2]))
+    outputs = [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)]
+    if extra_reader:  # the padded tensor is read by something else too: the Pad must stay
+        nodes.append(helper.make_node("Relu", [f"t{len(perms)}"], ["r"]))
+        outputs.append(helper.make_tensor_value_info("r", TensorProto.FLOAT, None))
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, list(shape))
+    graph = helper.make_graph(nodes, "g", [x], outputs, inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+@pytest.mark.parametrize("layout", sorted(LAYOUTS))
+@pytest.mark.parametrize("pad_value, spatial, folded", [
+    (0.0, (1, 1, 1, 1), 1),
+    (0.0, (0, 2, 1, 0), 1),  # asymmetric: top 0, left 2, bottom 1, right 0
+    (1.0, (1, 1, 1, 1), 0),  # not zeros: the convolution's pads cannot hold it
+    (0.0, None, 0),  # pads the channels too
+    (0.0, "extra", 0),  # the padded tensor has another reader
+])
+def test_fold_zero_pads_is_exact_and_only_folds_spatial_zero_padding(layout, pad_value, spatial, folded):
+    import onnxruntime as ort
+
+    from posekit.convert.optimize import fold_zero_pads
+
+    h, w = (1, 2) if layout == "nhwc" else (2, 3)
+    channel = 3 if layout == "nhwc" else 1
+    pads = [0] * 8
+    top, left, bottom, right = spatial if isinstance(spatial, tuple) else (1, 1, 1, 1)
+    pads[h], pads[w], pads[h + 4], pads[w + 4] = top, left, bottom, right
+    if spatial is None:
+        pads[channel] = 1
+    model = _pad_conv_model(pad_value, pads, layout, extra_reader=spatial == "extra")
+    x = np.random.default_rng(1).normal(size=LAYOUTS[layout][0]).astype(np.float32)
+
+    def run(m):
+        return ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"]).run(
+            None, {"x": x})
+
+    before = run(model)
+    assert fold_zero_pads(model) == folded
+    assert sum(n.op_type == "Pad" for n in model.graph.node) == 1 - folded
+    if folded:
+        conv = next(n for n in model.graph.node if n.op_type == "Conv")
+        assert list(next(a for a in conv.attribute if a.name == "pads").ints) == [top, left, bottom, right]
+    for got, ref in zip(run(model), before, strict=True):
+        np.testing.assert_array_equal(got, ref)

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from posekit.decode import sigmoid
+
 # mediapipe/modules/pose_detection/pose_detection_cpu.pbtxt
 POSE_DETECTION_STRIDES = (8, 16, 32, 32, 32)
 DETECTOR_INPUT = 224
@@ -67,10 +69,10 @@ def decode_detections(raw: NDArray[np.floating], anchors: NDArray[np.floating], 
                       input_size: int = DETECTOR_INPUT) -> Detections:
     """Detector rows (A, 13) = logit, then x, y, w, h, 4 x (x, y) offsets in input pixels -> Detections.
 
-    Scores are sigmoid(logit clipped to +-100); rows scoring below ``min_score`` are dropped.
+    Scores are sigmoid(logit); rows scoring below ``min_score`` are dropped.
     """
     raw = np.asarray(raw, np.float64).reshape(len(anchors), 13)
-    scores = 1.0 / (1.0 + np.exp(-np.clip(raw[:, 0], -100.0, 100.0)))
+    scores = sigmoid(raw[:, 0])
     keep = scores >= min_score
     reg, anc = raw[keep, 1:] / input_size, np.asarray(anchors, np.float64)[keep]
     centre, size = reg[:, 0:2] + anc, reg[:, 2:4]

@@ -14,13 +14,10 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
+from posekit.decode import sigmoid
+
 _P = "StatefulPartitionedCall/"
 F32 = np.float32
-
-
-def sigmoid(x: NDArray[np.float32]) -> NDArray[np.float32]:
-    with np.errstate(over="ignore"):  # exp(-x) overflows to inf for x < -88: the sigmoid is then 0
-        return (1.0 / (1.0 + np.exp(-x))).astype(F32, copy=False)
 
 
 def _initializers(path: str | Path) -> dict[str, NDArray]:

@@ -28,6 +28,8 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
+from posekit.convert.optimize import fast_graph
+from posekit.decode import sigmoid
 from posekit.decode.blazepose import (
     DETECTOR_INPUT,
     Detections,
@@ -62,10 +64,6 @@ ROI_CHECK = 0.1  # roi_change between a person's ROI and its landmarks' ROI abov
 WEAK_SCORE = 0.1  # the last resort: detections scored from this up to the detector's threshold
 WEAK_TRIES = 3  # of them, best first
 _ANCHORS = ssd_anchors()
-
-
-def _sigmoid(x: NDArray) -> NDArray:
-    return 1.0 / (1.0 + np.exp(-np.clip(x, -80, 80)))
 
 
 def warp(src: NDArray, matrix: NDArray[np.floating], size: tuple[int, int], border: str = "replicate"
@@ -254,7 +252,7 @@ class BlazePose:
         flag = out["output_poseflag"].reshape(n)
         boxes = np.concatenate([xy.min(axis=1), xy.max(axis=1)], axis=1)
         keep = flag >= self.min_score
-        poses = Poses(xy, _sigmoid(ld[..., 3]), flag, self.schema, boxes).select(keep)
+        poses = Poses(xy, sigmoid(ld[..., 3]), flag, self.schema, boxes).select(keep)
         world = out["world_3d"].reshape(n, -1, 3)[:, :33].copy()
         for w, r in zip(world, rois, strict=True):  # WorldLandmarkProjectionCalculator
             c, s = np.cos(r.angle), np.sin(r.angle)
@@ -268,7 +266,7 @@ class BlazePose:
                               for r, m in zip(rois, out["activation_segmentation"], strict=True)])[keep]
         kept = tuple(r for r, k in zip(rois, keep, strict=True) if k)
         nxt = tuple(alignment_roi(a[0], a[1]) for a, k in zip(aux, keep, strict=True) if k)
-        return BlazePoseResult(poses, _sigmoid(ld[..., 4])[keep].astype(np.float32), world[keep], kept, masks,
+        return BlazePoseResult(poses, sigmoid(ld[..., 4])[keep].astype(np.float32), world[keep], kept, masks,
                                nxt, tuple(rois))
 
     def _empty(self, rgb: NDArray[np.uint8]) -> BlazePoseResult:
@@ -393,87 +391,3 @@ def landmark_graph(graph: str, segmentation: bool = False) -> Path:
     from posekit.convert import cached_onnx
 
     return fast_graph(cached_onnx(graph), () if segmentation else ("activation_segmentation",))
-
-
-GRAPH_REWRITE = 1  # in the derived files' names: bump it when fast_graph's rewrite changes
-
-
-def fast_graph(path: Path, drop_outputs: tuple[str, ...] = ()) -> Path:
-    """A copy of the converted graph ``path`` beside it in the cache, rewritten exactly for onnxruntime:
-    ``drop_outputs`` and the nodes only they need removed, and zero padding folded into the convolutions
-    (``fold_zero_pads``)."""
-    from posekit.convert.cache import cached_file
-
-    tag = "-noseg" if "activation_segmentation" in drop_outputs else ""
-    if set(drop_outputs) - {"activation_segmentation"}:
-        tag += "-cut" + "".join(f"-{name}" for name in sorted(drop_outputs))
-
-    def build() -> bytes:
-        import onnx
-        import onnx.utils
-
-        model = onnx.load(str(path))
-        if drop_outputs:
-            outputs = [o.name for o in model.graph.output if o.name not in drop_outputs]
-            cut = onnx.utils.Extractor(model).extract_model([i.name for i in model.graph.input], outputs)
-            cut.metadata_props.extend(model.metadata_props)
-            model = cut
-        fold_zero_pads(model)
-        return model.SerializeToString()
-
-    return cached_file(path.with_name(f"{path.stem}{tag}-r{GRAPH_REWRITE}.onnx"), build, what=path.name)
-
-
-def fold_zero_pads(model) -> int:
-    """Rewrite ``model`` (onnx.ModelProto) in place: each zero ``Pad`` of the spatial axes of an NHWC
-    tensor whose every reader is the NHWC -> NCHW ``Transpose`` in front of convolutions (TF's explicit
-    padding before a stride-2 'valid' convolution, as the converter writes it) becomes those convolutions'
-    own ``pads``. Exact (the same zeros, read by the same kernel), and onnxruntime then skips a copy and two
-    layout reorders per Pad: about a fifth of both BlazePose graphs' time. Returns how many Pads went."""
-    from onnx import helper, numpy_helper
-
-    graph = model.graph
-    inits = {t.name: t for t in graph.initializer}
-    readers: dict[str, list] = {}
-    for node in graph.node:
-        for name in node.input:
-            readers.setdefault(name, []).append(node)
-    outputs = {o.name for o in graph.output}
-
-    def attr(node, name, default=None):
-        return next((helper.get_attribute_value(a) for a in node.attribute if a.name == name), default)
-
-    folded = []
-    for pad in graph.node:
-        if (pad.op_type != "Pad" or pad.output[0] in outputs or attr(pad, "mode", b"constant") != b"constant"
-                or len(pad.input) < 2 or pad.input[1] not in inits):
-            continue
-        if len(pad.input) > 2 and pad.input[2] and (
-                pad.input[2] not in inits or numpy_helper.to_array(inits[pad.input[2]]).any()):
-            continue
-        p = numpy_helper.to_array(inits[pad.input[1]]).tolist()
-        if len(p) != 8 or p[0] or p[3] or p[4] or p[7] or min(p) < 0:
-            continue
-        transposes = readers.get(pad.output[0], [])
-        convs = [c for t in transposes for c in readers.get(t.output[0], [])]
-        if not transposes or any(t.op_type != "Transpose" or list(attr(t, "perm", [])) != [0, 3, 1, 2]
-                                 or t.output[0] in outputs for t in transposes):
-            continue
-        if not convs or any(c.op_type != "Conv" or attr(c, "auto_pad", b"NOTSET") not in (b"NOTSET", b"VALID")
-                            for c in convs):
-            continue
-        for conv in convs:
-            old = list(attr(conv, "pads", [0, 0, 0, 0]))
-            for a in [a for a in conv.attribute if a.name in ("pads", "auto_pad")]:
-                conv.attribute.remove(a)
-            conv.attribute.append(helper.make_attribute(
-                "pads", [old[0] + p[1], old[1] + p[2], old[2] + p[5], old[3] + p[6]]))
-        for t in transposes:
-            t.input[0] = pad.input[0]
-        folded.append(pad)
-    for pad in folded:
-        graph.node.remove(pad)
-    used = {name for node in graph.node for name in node.input}
-    for t in [t for t in graph.initializer if t.name not in used]:
-        graph.initializer.remove(t)
-    return len(folded)

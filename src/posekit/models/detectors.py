@@ -124,9 +124,10 @@ class GraphDetector:
     @classmethod
     def load(cls, threads: int | None = None, **options):
         from posekit.convert import cached_onnx
+        from posekit.convert.optimize import fast_graph
         from posekit.models.runner import Runner
 
-        return cls(Runner(cached_onnx(cls.name), threads=threads), **options)
+        return cls(Runner(fast_graph(cached_onnx(cls.name)), threads=threads), **options)
 
     def detect(self, rgb: NDArray[np.uint8]) -> Detections:
         tensor, lb = self.preprocess(rgb)

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
+from posekit.decode import sigmoid
 from posekit.decode.posenet import decode_multiple_poses, decode_single_pose
 from posekit.errors import PosekitError
 from posekit.models.runner import Runner
@@ -95,7 +96,7 @@ class PoseNet:
         """The four fields, batch axis dropped, heatmaps through the sigmoid: (h, w, 17 / 34 / 32 / 32)."""
         raw = self.runner.run({self.input_name: tensor})
         fields = {field: raw[name][0] for field, name in self.outputs.items()}
-        fields["heatmap"] = 1.0 / (1.0 + np.exp(-fields["heatmap"]))
+        fields["heatmap"] = sigmoid(fields["heatmap"])
         return fields
 
     def postprocess(self, fields: dict[str, NDArray[np.float32]], lb: Letterbox) -> Poses:
