@@ -148,7 +148,6 @@ def load_topdown(single: str, detector: str = DEFAULT_DETECTOR, margin: float = 
     if getattr(model.spec, "multi_person", False):
         raise PosekitError(f"top-down mode needs a single-person model, not {model.spec.name}; use "
                            "movenet-thunder, efficientpose or blazepose-lite/full/heavy")
-    own_batch = getattr(model, "decoder", None) is not None  # MoveNet: batches its own (int8) file
-    batch = batch_runner(model, threads) if batched and (precision == "fp32" or own_batch) else None
+    batch = batch_runner(model, threads, precision) if batched else None
     crops = CropModel(model, tta=tta or "none", batched=batch)
     return TopDown(load_detector(detector, threads=threads), crops, margin, min_score, fallback)

@@ -164,17 +164,17 @@ class DecodedBatch:
         return raws
 
 
-def batch_runner(model, threads: int | None = None):
+def batch_runner(model, threads: int | None = None, precision: str = "fp32"):
     """A ``DecodedBatch`` (MoveNet single-pose: its own network file, fp32 or int8) or a ``BatchedGraph``
-    (``BATCHABLE``: the fp32 graph converted with a free batch dimension) for ``model``, or None where the
-    model is not a zoo model with a known way to batch it."""
+    (``BATCHABLE``: the fp32 graph converted with a free batch dimension, so only for ``precision`` fp32)
+    for ``model``, or None where the model is not a zoo model with a known way to batch it."""
     from posekit.convert import cached_onnx
     from posekit.models.runner import Runner
 
     if getattr(model, "decoder", None) is not None and hasattr(model, "decode"):
         return DecodedBatch(Runner(model.runner.path, threads=threads))
     graph = getattr(model.spec, "graph", None)
-    if not hasattr(model, "runner") or graph not in BATCHABLE:
+    if precision != "fp32" or not hasattr(model, "runner") or graph not in BATCHABLE:
         return None
     shape = list(model.runner.session.get_inputs()[0].shape)
     whole = cached_onnx(graph, input_shapes={model.runner.input_names[0]: [None, *shape[1:]]})
