@@ -537,3 +537,38 @@ def test_poses_drawn_on_yuv_planes_match_poses_drawn_in_rgb():
     assert (drawn_want & near(drawn_got)).sum() / drawn_want.sum() > 0.97  # nothing left out
     both = drawn_want & drawn_got  # and in the same colours where both drew
     assert np.median(np.abs(got - want)[both]) < 25
+
+
+@pytest.mark.parametrize("mode, k", [("L", 1), ("LA", 2)])
+def test_yuv_drawing_through_imagedraw_core_calls_equals_the_public_methods(mode, k):
+    """The video path draws lines, dots and boxes through ImageDraw's core calls with cached inks: the
+    pixels are exactly those of ImageDraw's public methods given the same colours and widths."""
+    from PIL import Image, ImageDraw
+
+    from posekit.render import _draw_shapes, _moved_all, _person_ops, _yuv
+    from posekit.skeletons import COCO17
+    from posekit.types import Poses
+
+    rng = np.random.default_rng(5)
+    poses = Poses(rng.uniform(10, 230, (3, 17, 2)).astype(np.float32),
+                  rng.uniform(0, 1, (3, 17)).astype(np.float32), np.full(3, 0.9, np.float32), COCO17,
+                  np.array([[5, 5, 120, 200], [60, 20, 230, 230], [0, 0, 10, 10]], np.float32),
+                  np.array([1, 4, 9]))
+    size = (240 // k, 240 // k)
+    public = Image.new(mode, size, 0 if mode == "L" else (0, 0))
+    core = public.copy()
+    for i in range(len(poses)):
+        shapes = [op for op in _person_ops(poses, i, 0.2, 240) if op[0] != "text"]
+        xy = np.array([op[1][0] for op in shapes], np.float64)
+        is_line = np.array([op[0] == "line" for op in shapes])
+        moved = _moved_all(xy, is_line, 2, 4, k).tolist()
+        draw = ImageDraw.Draw(public)
+        for (method, _, kwargs), coords in zip(shapes, moved, strict=True):
+            ink = {key: (_yuv(v)[0] if mode == "L" else _yuv(v)[1:])
+                   for key, v in kwargs.items() if key in ("fill", "outline")}
+            if "width" in kwargs:
+                ink["width"] = max(1, kwargs["width"] // k)
+            getattr(draw, method)(coords, **ink)
+        _draw_shapes(ImageDraw.Draw(core).draw, mode, shapes, moved, 0 if mode == "L" else 1, k)
+    assert np.asarray(public).any()
+    np.testing.assert_array_equal(np.asarray(core), np.asarray(public))

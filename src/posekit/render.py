@@ -31,6 +31,7 @@ def _side(name: str) -> str:
     return "left" if name.startswith(("left", "l_")) else "right" if name.startswith(("right", "r_")) else ""
 
 
+@functools.lru_cache(maxsize=256)
 def _edge_color(base: tuple[int, int, int], side: str) -> tuple[int, int, int]:
     """Left limbs in the track's colour, right limbs lighter (blended with white), the trunk darker."""
     if side == "left":
@@ -45,31 +46,37 @@ def _line_width(side: int) -> int:
     return max(2, round(side / 300))
 
 
+@functools.lru_cache(maxsize=16)
+def _sides(names: tuple[str, ...], edges: tuple[tuple[int, int], ...]
+           ) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Each keypoint's side and each edge's (its ends' common side, else "")."""
+    kp = tuple(_side(n) for n in names)
+    return kp, tuple(kp[a] if kp[a] == kp[b] else "" for a, b in edges)
+
+
 def _person_ops(poses: Poses, i: int, min_keypoint_score: float, side: int) -> list[tuple[str, tuple, dict]]:
     """What drawing person ``i`` takes, as ImageDraw calls (method, args, keyword args) in image pixels."""
     width = _line_width(side)
     radius = width + 1
-    names = poses.schema.keypoints
-    xy, sc = poses.xy[i], poses.scores[i]
+    kp_sides, edge_sides = _sides(tuple(poses.schema.keypoints), tuple(map(tuple, poses.schema.edges)))
+    xy, sc = poses.xy[i].tolist(), poses.scores[i]
+    shown = (sc >= min_keypoint_score).tolist()
     base = track_color(poses.track_ids[i]) if poses.track_ids is not None else None
     ops: list[tuple[str, tuple, dict]] = []
     if poses.boxes is not None:
         ops.append(("rectangle", (tuple(float(v) for v in poses.boxes[i]),),
                     {"outline": base or (80, 160, 255), "width": width}))
-    for a, b in poses.schema.edges:
-        if sc[a] >= min_keypoint_score and sc[b] >= min_keypoint_score:
-            edge_side = _side(names[a]) if _side(names[a]) == _side(names[b]) else ""
+    for (a, b), edge_side in zip(poses.schema.edges, edge_sides, strict=True):
+        if shown[a] and shown[b]:
             fill = (255, 255, 255) if base is None else _edge_color(base, edge_side)
-            ops.append(("line", ((float(xy[a, 0]), float(xy[a, 1]), float(xy[b, 0]), float(xy[b, 1])),),
-                        {"fill": fill, "width": width}))
-    for j in range(poses.schema.num_keypoints):
-        if sc[j] >= min_keypoint_score:
-            x, y = (float(v) for v in xy[j])
-            fill = score_color(sc[j]) if base is None else _edge_color(base, _side(names[j]))
+            ops.append(("line", ((*xy[a], *xy[b]),), {"fill": fill, "width": width}))
+    for j, (x, y) in enumerate(xy):
+        if shown[j]:
+            fill = score_color(sc[j]) if base is None else _edge_color(base, kp_sides[j])
             ops.append(("ellipse", ((x - radius, y - radius, x + radius, y + radius),),
                         {"fill": fill, "outline": (0, 0, 0)}))
     if base is not None:
-        ops += _label_ops(xy[sc >= min_keypoint_score], f"#{int(poses.track_ids[i])}", base, side)
+        ops += _label_ops(poses.xy[i][sc >= min_keypoint_score], f"#{int(poses.track_ids[i])}", base, side)
     return ops
 
 
@@ -127,7 +134,13 @@ def draw_poses_yuv(planes: list[NDArray[np.uint8]], poses: Poses, min_keypoint_s
         ops = _person_ops(poses, i, min_keypoint_score, side)
         if not ops:
             continue
-        ext = [_op_extent(*op) for op in ops]
+        shapes = [op for op in ops if op[0] != "text"]
+        xy = np.array([op[1][0] for op in shapes], np.float64).reshape(-1, 4)
+        is_line = np.array([op[0] == "line" for op in shapes], bool)
+        ext = [_op_extent(*op) for op in ops if op[0] == "text"]
+        if len(xy):
+            ends = np.stack([xy[:, :2], xy[:, 2:]])
+            ext.append((*ends.min(axis=(0, 1)), *ends.max(axis=(0, 1))))
         x0 = max(0, int(min(e[0] for e in ext)) - pad) // 2 * 2
         y0 = max(0, int(min(e[1] for e in ext)) - pad) // 2 * 2
         x1 = min(w, (int(max(e[2] for e in ext)) + pad) // 2 * 2 + 2)
@@ -142,24 +155,59 @@ def draw_poses_yuv(planes: list[NDArray[np.uint8]], poses: Poses, min_keypoint_s
             else:
                 img = PILImage.fromarray(np.stack([planes[1][window], planes[2][window]], axis=-1), "LA")
             draw = ImageDraw.Draw(img)
-            for method, args, kwargs in ops:
-                if method == "text":
-                    if c == 0:
+            _draw_shapes(draw.draw, img.mode, shapes, _moved_all(xy, is_line, x0, y0, k).tolist(), c, k)
+            if c == 0:
+                for method, args, kwargs in ops:
+                    if method == "text":
                         x, y = args[0]
                         ink = _yuv(kwargs["fill"])[0]
                         draw.text((x - x0, y - y0), args[1], fill=ink, font=kwargs["font"])
-                    continue
-                moved = _moved(method, args[0], x0, y0, k)
-                ink = {key: (_yuv(v)[0] if c == 0 else _yuv(v)[1:])
-                       for key, v in kwargs.items() if key in ("fill", "outline")}
-                if "width" in kwargs:
-                    ink["width"] = max(1, kwargs["width"] // k)  # chroma no wider than luma
-                getattr(draw, method)(moved, **ink)
-            if c == 0:
                 planes[0][window] = np.asarray(img)
             else:
                 both = np.asarray(img)
                 planes[1][window], planes[2][window] = both[..., 0], both[..., 1]
+
+
+_INKS: dict[tuple[str, tuple[int, int, int]], int] = {}
+
+
+def _draw_shapes(core, mode: str, shapes: list[tuple[str, tuple, dict]], coords: list[list[float]], c: int,
+                 k: int) -> None:
+    """The line / ellipse / rectangle ops of ``_person_ops`` at ``coords`` (moved), drawn on one plane
+    image (``c`` 0: Y, "L"; 1: U and V, "LA") through ImageDraw's core calls with the inks looked up once
+    per colour: the same pixels as ImageDraw's public methods, which resolve the ink on every call (most of
+    a video frame's drawing time was that Python overhead)."""
+
+    def ink(color: tuple[int, int, int]) -> int:
+        got = _INKS.get((mode, color))
+        if got is None:
+            yuv = _yuv(color)
+            got = _INKS[(mode, color)] = core.draw_ink(yuv[0] if c == 0 else yuv[1:])
+        return got
+
+    for (method, _, kwargs), xy in zip(shapes, coords, strict=True):
+        if method == "line":
+            core.draw_lines(xy, ink(kwargs["fill"]), max(1, kwargs["width"] // k))  # chroma <= luma width
+            continue
+        draw = core.draw_ellipse if method == "ellipse" else core.draw_rectangle
+        fill = ink(kwargs["fill"]) if kwargs.get("fill") is not None else None
+        outline = ink(kwargs["outline"]) if kwargs.get("outline") is not None else None
+        width = max(1, kwargs.get("width", 1) // k)
+        if fill is not None:
+            draw(xy, fill, 1)
+        if outline is not None and outline != fill:
+            draw(xy, outline, 0, width)
+
+
+def _moved_all(xy: NDArray[np.float64], is_line: NDArray[np.bool_], x0: int, y0: int, k: int
+               ) -> NDArray[np.float64]:
+    """``_moved`` for all (n, 4) boxes / line ends at once (``is_line``: which rows are lines)."""
+    out = xy - np.array([x0, y0, x0, y0], np.float64)
+    if k == 1:
+        return out
+    lines = (out + 0.5) / k - 0.5
+    boxes = np.concatenate([out[:, :2] / k, (out[:, 2:] + 1) / k - 1], axis=1)
+    return np.where(is_line[:, None], lines, boxes)
 
 
 def _moved(method: str, xy: tuple[float, ...], x0: int, y0: int, k: int) -> list[float]:
