@@ -246,8 +246,8 @@ class PoseTracker:
             found = poses_in_boxes(self._single, rgb, boxes, self.model.margin, box_ids)
             self.stats.crops += len(boxes)
         else:
-            found = self.model.predict(rgb)
-            found = found.with_track_ids(np.full(len(found), -1, np.int64))
+            found = self.model.predict(rgb)  # one person: the whole image's box is theirs
+            found = found.with_track_ids(np.full(len(found), box_ids[0], np.int64))
         covered = [row for row, _ in pairs]
         extra = self._crops(rgb, np.delete(keep_rois, covered, axis=0), np.delete(roi_ids, covered))
         return Poses.concat([found, extra])
