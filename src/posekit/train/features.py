@@ -185,6 +185,8 @@ def build_cache(
             features[row] = session.run(None, {feed.name: _trunk_input(item["image"], integer)})[0][0]
             keypoints[row], labelled[row] = item["keypoints"], item["labelled"]
             bar.update()
+            if bar.disable and (row + 1) % 4000 == 0:  # no progress bar (not a terminal): a line now and then
+                log(f"features: {row + 1} / {n * k} views, {time.time() - t0:.0f} s")
     bar.close()
     features.flush()
     del features
