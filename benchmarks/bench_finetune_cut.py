@@ -58,8 +58,9 @@ def measure(name: str, batch: int, repeats: int = 3) -> dict:
 
     head = head_module(spec, proto)
     head_s = step_time(head, torch.from_numpy(np.repeat(feats, batch, 0)))
-    whole = OnnxModule(proto, list(spec.heads or (spec.heatmaps,)))
-    whole_x = torch.from_numpy(np.repeat(x, batch, 0))
+    image = [spec.image] if spec.image else None  # MoveNet: after its int32 -> float cast and resize
+    whole = OnnxModule(proto, list(spec.heads or (spec.heatmaps,)), inputs=image)
+    whole_x = torch.from_numpy(np.repeat(x, batch, 0).astype(np.float32))
     whole_s = step_time(whole, whole_x)
     return {"model": name, "cut": spec.cut, "trunk_s": round(trunk_s, 4),
             "feature_shape": list(feats.shape[1:]), "feature_kib": round(feats[0].size * 2 / 1024, 1),

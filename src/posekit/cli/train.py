@@ -46,6 +46,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "features once for K views of each person (the plain crop and K-1 augmented ones; "
                         "stored under RUN_DIR/features, reused when the model, data, augmentation and seed "
                         "match) and train only the heads above it; the MoveNets train this way only")
+    p.add_argument("--cache-at", choices=("trunk", "image"), default="trunk",
+                   help="with --cache-features: 'trunk' caches the frozen trunk's features and trains the "
+                        "heads; 'image' caches the augmented crops and trains the whole network (the trunk "
+                        "at --backbone-lr)")
     p.add_argument("--epoch-size", type=int,
                    help="persons per epoch, a fresh random subset each epoch (default: all)")
     p.add_argument("--val-limit", type=int, help="validate on the first N held-out images only")
@@ -176,9 +180,9 @@ def _train(args: argparse.Namespace) -> int:
             if args.cache_features < 1:
                 raise PosekitError(f"--cache-features {args.cache_features}: give 1 or more views per "
                                    "person")
-            if args.freeze_epochs or args.backbone_lr is not None:
+            if args.freeze_epochs or (args.backbone_lr is not None and args.cache_at == "trunk"):
                 raise PosekitError("--cache-features freezes the trunk for the whole run; drop "
-                                   "--freeze-epochs and --backbone-lr")
+                                   "--freeze-epochs and --backbone-lr (or train it: --cache-at image)")
         cfg = TrainConfig(
             args.model or "hourglass-s",
             args.epochs or 10,
@@ -196,6 +200,7 @@ def _train(args: argparse.Namespace) -> int:
             epoch_size=args.epoch_size,
             data={k: getattr(args, k) for k in DATA_OPTIONS},
             cache_features=args.cache_features or 0,
+            cache_at=args.cache_at,
         )
         out = args.out
     train_samples, val_samples = _split(cfg.data)

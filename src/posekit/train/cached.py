@@ -44,11 +44,19 @@ from posekit.train.targets import HeatmapCodec
 from posekit.train.validation import pck_hits
 
 
-def head_module(spec: FineTuneSpec, proto) -> torch.nn.Module:
-    """The graph from the trunk's cut to the family's raw heads (NHWC in, list of NHWC maps out)."""
+def start_tensor(spec: FineTuneSpec, proto, cache_at: str = "trunk") -> str:
+    """Where the trained part starts: the trunk's cut, or (cache_at "image") where the float image enters."""
+    if cache_at == "image":
+        return spec.image or proto.graph.input[0].name
+    return spec.cut
+
+
+def head_module(spec: FineTuneSpec, proto, cache_at: str = "trunk") -> torch.nn.Module:
+    """The graph from ``start_tensor`` to the family's raw heads (NHWC in, list of NHWC maps out)."""
     from posekit.train.onnx_torch import OnnxModule
 
-    return OnnxModule(proto, list(spec.heads or (spec.heatmaps,)), inputs=[spec.cut])
+    heads = list(spec.heads or (spec.heatmaps,))
+    return OnnxModule(proto, heads, inputs=[start_tensor(spec, proto, cache_at)])
 
 
 def focal_loss(logits: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -216,22 +224,33 @@ def train_cached(
     identity = {"init": config.init, "base": spec.base, "sha256": digest, "schema": schema.name,
                 "channels": channels}
 
+    cache_at = getattr(config, "cache_at", "trunk")
+    start_at = start_tensor(spec, proto, cache_at)
+
     def cache_for(samples: Sequence[Sample], views: int, augment) -> FeatureCache:
-        key = CacheSpec(digest, spec.cut, spec.input_size, views, asdict(augment) if augment else {},
+        key = CacheSpec(digest, start_at, spec.input_size, views, asdict(augment) if augment else {},
                         config.seed, spec.crop_enlarge, spec.mean, spec.std, data_digest(samples))
-        return build_cache(out / "features", key, proto, samples, augment, log)
+        return build_cache(out / "features", key, proto if cache_at == "trunk" else None, samples, augment,
+                           log)
 
     train_cache = cache_for(train_samples, config.cache_features, config.augment)
     val_cache = cache_for(val_samples, 1, None)
 
-    head = head_module(spec, proto)
-    trainable = [p for n, p in zip(head.param_names, head.weights, strict=True)
-                 if not (spec.kind == "movenet" and "center_0/" in n)]  # the centre head stays as it is
+    head = head_module(spec, proto, cache_at)
+    named = [(n, p) for n, p in zip(head.param_names, head.weights, strict=True)
+             if not (spec.kind == "movenet" and "center_0/" in n)]  # the centre head stays as it is
+    trainable = [p for _, p in named]
     for p in head.parameters():
         p.requires_grad_(False)
     for p in trainable:
         p.requires_grad_(True)
-    opt = torch.optim.Adam(trainable, lr=config.lr, weight_decay=config.weight_decay)
+    trunk = [p for n, p in named if n.startswith(spec.backbone)]
+    ids = {id(p) for p in trunk}
+    backbone_lr = config.backbone_lr if config.backbone_lr is not None else config.lr / 10
+    groups = [{"params": [p for p in trainable if id(p) not in ids], "lr": config.lr}]
+    if trunk:
+        groups.append({"params": trunk, "lr": backbone_lr})
+    opt = torch.optim.Adam(groups, weight_decay=config.weight_decay)
     per_epoch = min(config.epoch_size or train_cache.persons, train_cache.persons)
     steps_per_epoch = per_epoch // config.batch_size
     if steps_per_epoch == 0:
@@ -248,9 +267,10 @@ def train_cached(
         set_rng_state(ckpt["rng"])
         history, start = list(ckpt["history"]), int(ckpt["epoch"])
         log(f"resumed {out / 'last.pt'} after epoch {start}")
-    log(f"{spec.base} heads on cached features ({spec.cut}): {sum(p.numel() for p in trainable):,} trained "
-        f"parameters; torch threads {torch.get_num_threads()}; {train_cache.persons} train persons x "
-        f"{train_cache.views} views, {val_cache.persons} val persons")
+    log(f"{spec.base} trained from {start_at} on cached {'crops' if cache_at == 'image' else 'features'}: "
+        f"{sum(p.numel() for p in trainable):,} trained parameters ({sum(p.numel() for p in trunk):,} of "
+        f"them the trunk's at lr {backbone_lr:g}); torch threads {torch.get_num_threads()}; "
+        f"{train_cache.persons} train persons x {train_cache.views} views, {val_cache.persons} val persons")
     if not history:
         t0 = time.time()
         val_loss, pck = evaluate_cached(head, objective, val_cache, schema, config.batch_size)

@@ -133,7 +133,7 @@ def export_finetuned(ckpt: dict[str, Any], out: str | Path) -> Path:
     if (ckpt.get("train_config") or {}).get("cache_features"):
         from posekit.train.cached import head_module
 
-        graph = head_module(spec, source)  # heads trained on cached trunk features
+        graph = head_module(spec, source, ckpt["train_config"].get("cache_at", "trunk"))  # cached training
     else:
         from posekit.skeletons import get_schema as schema_named
         from posekit.train.pretrained import load_pretrained

@@ -132,13 +132,15 @@ def _trunk_input(image: NDArray[np.float32], integer: bool) -> NDArray:
 def build_cache(
     root: Path,
     spec: CacheSpec,
-    proto: onnx.ModelProto,
+    proto: onnx.ModelProto | None,
     samples: Sequence[Sample],
     augment: AugmentConfig | None,
     log: Callable[[str], None] = lambda s: print(s, file=sys.stderr),
 ) -> FeatureCache:
     """The cache for ``spec`` under ``root`` (reused when complete, else built; see the module docstring).
-    augment: the run's augmentation (views 1..K-1; None: every view is the plain crop)."""
+    proto: the graph whose trunk (up to ``spec.cut``) makes the features; None: the features are the
+    normalised crops themselves (NHWC, float16: exact for MoveNet's 0..255 pixels), for training the whole
+    network. augment: the run's augmentation (views 1..K-1; None: every view is the plain crop)."""
     import onnxruntime as ort
 
     from posekit.train.generator import PersonDataset
@@ -153,18 +155,25 @@ def build_cache(
                           spec.std)
     random_views = PersonDataset(samples, codec, centred_augment(augment, spec.enlarge), spec.seed,
                                  spec.mean, spec.std) if augment is not None else plain
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = options.inter_op_num_threads = 1
-    options.log_severity_level = 3
-    session = ort.InferenceSession(trunk_graph(proto, spec.cut).SerializeToString(), options,
-                                   providers=["CPUExecutionProvider"])
-    feed = session.get_inputs()[0]
-    integer = feed.type == "tensor(int32)"
+    if proto is not None:
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = options.inter_op_num_threads = 1
+        options.log_severity_level = 3
+        session = ort.InferenceSession(trunk_graph(proto, spec.cut).SerializeToString(), options,
+                                       providers=["CPUExecutionProvider"])
+        feed = session.get_inputs()[0]
+        integer = feed.type == "tensor(int32)"
+
+        def trunk(image: NDArray[np.float32]) -> NDArray[np.float32]:
+            return session.run(None, {feed.name: _trunk_input(image, integer)})[0]
+    else:
+        def trunk(image: NDArray[np.float32]) -> NDArray[np.float32]:
+            return image.transpose(1, 2, 0)[None]
     n, k = len(plain), spec.views
     partial = root / f"{spec.key()}.partial"
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
-    first = session.run(None, {feed.name: _trunk_input(plain.load(0, 0)["image"], integer)})[0]
+    first = trunk(plain.load(0, 0)["image"])
     joints = plain.schema.num_keypoints
     shape = (n * k, *first.shape[1:])
     features = np.lib.format.open_memmap(partial / "features.npy", "w+", np.float16, shape)
@@ -182,7 +191,7 @@ def build_cache(
                 log(f"skipped: {views.bad_item_message(i)} ({type(err).__name__})")
                 bar.update()
                 continue
-            features[row] = session.run(None, {feed.name: _trunk_input(item["image"], integer)})[0][0]
+            features[row] = trunk(item["image"])[0]
             keypoints[row], labelled[row] = item["keypoints"], item["labelled"]
             bar.update()
             if bar.disable and (row + 1) % 4000 == 0:  # no progress bar (not a terminal): a line now and then

@@ -54,7 +54,8 @@ class TrainConfig:
     backbone_lr: its learning rate (None: lr / 10; ``lr`` is the head's). epoch_size: persons per epoch (a
     fresh random subset each epoch; None: all). data: the data options (spec, split), stored for resume.
     cache_features: with init, K > 0 freezes the trunk for the whole run, computes its features once for K
-    views per person and trains the heads only (`posekit.train.cached`)."""
+    views per person and trains the heads only (`posekit.train.cached`); cache_at "image": caches the crops
+    instead and trains the whole network (trunk at backbone_lr)."""
 
     model: str = "hourglass-s"
     epochs: int = 10
@@ -72,6 +73,7 @@ class TrainConfig:
     epoch_size: int | None = None
     data: dict[str, Any] = field(default_factory=dict)
     cache_features: int = 0
+    cache_at: str = "trunk"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -56,6 +56,7 @@ class FineTuneSpec:
     cut: str = ""
     heads: tuple[str, ...] = ()
     crop_enlarge: float = 1.5
+    image: str = ""
 
 
 def _efficientpose() -> FineTuneSpec:
@@ -73,7 +74,7 @@ MOVENET_FPN = "StatefulPartitionedCall/center_net_mobile_net_v2fpn_feature_extra
 
 
 def _movenet(name: str, size: int) -> FineTuneSpec:
-    from posekit.models.movenet import HEADS
+    from posekit.models.movenet import HEADS, IMAGE
     from posekit.skeletons import COCO17
 
     # The graph casts the int32 image 0..255 to float itself: mean 0, std 1/255 feeds the raw pixels.
@@ -81,7 +82,7 @@ def _movenet(name: str, size: int) -> FineTuneSpec:
     return FineTuneSpec("movenet", name, (size, size), (size // 4, size // 4), HEADS[False][0],
                         COCO17.keypoints, "coco17", (0.0, 0.0, 0.0), (1 / 255,) * 3,
                         "StatefulPartitionedCall/center_net_mobile_net_v2fpn_feature_extractor/", 1.5,
-                        kind="movenet", cut=MOVENET_FPN, heads=HEADS[False])
+                        kind="movenet", cut=MOVENET_FPN, heads=HEADS[False], image=IMAGE[False])
 
 
 SPECS = {"efficientpose": _efficientpose,
