@@ -8,10 +8,11 @@ K views drawn at random (seeded by (seed, epoch)).
 
 Losses, by the family's kind:
 - "heatmap" (EfficientPose): mean squared error to unit Gaussians (sigma in heatmap px), as the uncached loop.
-- "movenet": on the keypoint-heatmap logits, CenterNet's penalty-reduced focal loss (alpha 2, beta 4) against
-  Gaussians (sigma in cells) peaked at 1 on each joint's cell, normalised by the number of joints; L1 on the
-  offsets at the joint's cell and its 8 neighbours (the decoder reads the offset where its argmax lands); L1
-  on the regression at the centre cell the frozen centre head picks (as the decoder picks it). Targets in
+- "movenet": on the keypoint-heatmap logits, a spatial softmax cross-entropy against a Gaussian (1 cell) at
+  the joint, plus 0.1 x CenterNet's penalty-reduced focal loss (alpha 2, beta 4) against Gaussians (sigma
+  in cells) peaked at 1 on each joint's cell (normalised by the number of joints); L1 on the offsets at the
+  joint's cell and its 8 neighbours (the decoder reads the offset where its argmax lands); 0.25 x L1 on the
+  regression at the centre cell the frozen centre head picks (as the decoder picks it). Targets in
   cells: u = input px / 4 (the decoder maps cell + offset back as (cell + offset) * 4). Model channels the
   data lacks (COCO-17's face joints on LSP) get no loss; the data's joints the model lacks (LSP's neck and
   head top) are left out of loss and validation.
@@ -71,6 +72,25 @@ def focal_loss(logits: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -
     return (pos_loss.sum() + neg_loss.sum()) / pos.sum().clamp(min=1.0)
 
 
+def spatial_cross_entropy(logits: torch.Tensor, u: torch.Tensor, mask: torch.Tensor,
+                          sigma: float = 1.0) -> torch.Tensor:
+    """Cross-entropy between each channel's softmax over the cells and a Gaussian (``sigma`` cells) at the
+    joint, normalised to sum 1. logits (B, h, w, C); u (B, C, 2) x, y in cells; mask (B, C). Mean over
+    the joints."""
+    b, h, w, k = logits.shape
+    gx = torch.exp(-((torch.arange(w)[None, None] - u[..., 0, None]) ** 2) / (2 * sigma**2))
+    gy = torch.exp(-((torch.arange(h)[None, None] - u[..., 1, None]) ** 2) / (2 * sigma**2))
+    target = (gy[:, :, :, None] * gx[:, :, None, :]).reshape(b, k, -1)
+    target = target / target.sum(-1, keepdim=True).clamp(min=1e-12)
+    log_p = F.log_softmax(logits.permute(0, 3, 1, 2).reshape(b, k, -1), dim=-1)
+    return (-(target * log_p).sum(-1) * mask).sum() / mask.sum().clamp(min=1.0)
+
+
+# The regression (cells, |dy| + |dx| summed: ~7 per joint for the zoo heads on LSP crops) would otherwise
+# dominate the loss and, with the trunk trained, its gradients.
+REGRESSION_WEIGHT = 0.25
+
+
 class MoveNetObjective:
     """Targets, loss and decoding of MoveNet's four raw heads (heatmap, centre, regression, offset)."""
 
@@ -109,7 +129,11 @@ class MoveNetObjective:
         gx = torch.exp(-((torch.arange(w)[None, None] - cx[..., None]) ** 2) / (2 * sigma**2))  # (B, K, w)
         gy = torch.exp(-((torch.arange(h)[None, None] - cy[..., None]) ** 2) / (2 * sigma**2))
         target = (gy[:, :, :, None] * gx[:, :, None, :]).permute(0, 2, 3, 1)  # (B, h, w, K)
-        loss = focal_loss(heat, target, weight)
+        # spatial softmax cross-entropy (where the joint is; blind to a channel's overall level) carries the
+        # localisation, a tenth of the focal loss keeps the sigmoid scores calibrated: on persons
+        # 7,501-8,000 of LSPET (held out of a 1-7,500 run), one head-only epoch with the focal loss alone
+        # lost 1.7 points of PCK@0.2, with the cross-entropy it kept the zoo's (0.636 both).
+        loss = spatial_cross_entropy(heat, u, weight) + 0.1 * focal_loss(heat, target, weight)
         rows = torch.arange(b)[:, None]
         joints = torch.arange(k)[None]
         off = offset.reshape(b, h, w, k, 2)
@@ -128,7 +152,8 @@ class MoveNetObjective:
             ky, kx = at // w, at % w
         reg = regress[torch.arange(b), ky, kx].reshape(b, k, 2)
         goal = torch.stack([u[..., 1] - ky[:, None], u[..., 0] - kx[:, None]], dim=-1)
-        return loss + ((reg - goal).abs().sum(-1) * weight).sum() / weight.sum().clamp(min=1.0)
+        reg_l1 = ((reg - goal).abs().sum(-1) * weight).sum() / weight.sum().clamp(min=1.0)
+        return loss + REGRESSION_WEIGHT * reg_l1
 
     def decode(self, outputs: list[torch.Tensor]) -> NDArray[np.float32]:
         """Heads -> (B, J, 2) target joints in input px (NaN where the model lacks the joint)."""
