@@ -80,6 +80,21 @@ def test_cached_features_give_the_whole_graphs_heads(tmp_path: Path, model_packa
             assert r.shape == o.shape
             assert np.abs(r.numpy() - o.numpy()).max() < 5e-3 * np.abs(r.numpy()).max()
 
+    # --cache-at image: the cache holds the crops themselves (0..255 pixels, exact in float16) and the
+    # whole network runs from where the float image enters it
+    crops_key = CacheSpec(digest, spec.image, spec.input_size, 2, {}, 0, spec.crop_enlarge, spec.mean,
+                          spec.std, data_digest(samples))
+    crops = build_cache(tmp_path / "cache", crops_key, None, samples, augment, lines.append)
+    assert crops.path != cache.path and crops.features.shape == (6, 192, 192, 3)
+    plain = PersonDataset(samples, codec, centred_augment(None, spec.crop_enlarge), 0, spec.mean, spec.std)
+    pixels = np.rint(plain.load(0, 2)["image"].transpose(1, 2, 0))  # (x / 255) / (1 / 255): ~integers
+    np.testing.assert_array_equal(crops.features[2], pixels)  # view 0 of person 2: integer pixels, exact
+    with torch.no_grad():
+        ref = whole(torch.from_numpy(pixels[None].astype(np.int32)))
+        from_image = head_module(spec, proto, "image")(torch.from_numpy(pixels[None]))
+    for r, o in zip(ref, from_image, strict=True):
+        assert np.abs(r.numpy() - o.numpy()).max() < 1e-4 * np.abs(r.numpy()).max()
+
 
 def _heads_graph(proto: onnx.ModelProto, start: str, outputs: list[str]) -> onnx.ModelProto:
     """The graph's nodes from inner tensor ``start`` (now its input) to ``outputs``, for onnxruntime."""
