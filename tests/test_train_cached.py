@@ -127,7 +127,8 @@ def test_cached_movenet_finetune_cli_resume_export(tmp_path: Path, model_package
     data = f"lspet:{_lspet_folder(tmp_path / 'lspet', 10)}"
     run = tmp_path / "run"
     common = ["--num-workers", "0", "--threads", "1"]
-    r = _posekit("train", "--data", data, "--val-last", "2", "--init", "movenet-lightning", *common)
+    r = _posekit("train", "--data", data, "--val-last", "2", "--init", "movenet-lightning", "--out", str(run),
+                 *common)  # fmt: skip
     assert r.returncode == 2 and "add --cache-features K" in r.stderr
     r = _posekit("train", "--data", data, "--val-last", "2", "--model", "hourglass-tiny",
                  "--cache-features", "2", "--out", str(run), *common)  # fmt: skip
