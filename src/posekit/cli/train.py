@@ -2,6 +2,8 @@
 
 posekit train --data lspet:PATH --model hourglass-s --epochs E --out RUN_DIR [--val-last N]
 posekit train --data lspet:PATH --init efficientpose --freeze-epochs 1 --out RUN_DIR   (fine-tune a zoo model)
+posekit train --data lspet:PATH --init movenet-thunder --cache-features 4 --out RUN_DIR   (heads only, on
+    trunk features computed once for 4 views per person)
 posekit train --resume RUN_DIR   (everything else is stored in the run)
 posekit train models [--json]
 posekit train export CHECKPOINT --out model.onnx
@@ -39,6 +41,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="with --init: keep the pretrained backbone frozen for the first N epochs (default 0)")
     p.add_argument("--backbone-lr", type=float,
                    help="with --init: learning rate of the pretrained backbone (default --lr / 10)")
+    p.add_argument("--cache-features", type=int, metavar="K",
+                   help="with --init: keep the pretrained trunk frozen for the whole run, compute its "
+                        "features once for K views of each person (the plain crop and K-1 augmented ones; "
+                        "stored under RUN_DIR/features, reused when the model, data, augmentation and seed "
+                        "match) and train only the heads above it; the MoveNets train this way only")
+    p.add_argument("--cache-at", choices=("trunk", "image"), default="trunk",
+                   help="with --cache-features: 'trunk' caches the frozen trunk's features and trains the "
+                        "heads; 'image' caches the augmented crops and trains the whole network (the trunk "
+                        "at --backbone-lr)")
     p.add_argument("--epoch-size", type=int,
                    help="persons per epoch, a fresh random subset each epoch (default: all)")
     p.add_argument("--val-limit", type=int, help="validate on the first N held-out images only")
@@ -163,6 +174,15 @@ def _train(args: argparse.Namespace) -> int:
             raise PosekitError("posekit train needs --data KIND:PATH and --out RUN_DIR (or --resume RUN_DIR)")
         if args.init and args.model:
             raise PosekitError("--init and --model both choose the model; give one of them")
+        if args.cache_features is not None:
+            if not args.init:
+                raise PosekitError("--cache-features needs --init MODEL (a pretrained trunk to freeze)")
+            if args.cache_features < 1:
+                raise PosekitError(f"--cache-features {args.cache_features}: give 1 or more views per "
+                                   "person")
+            if args.freeze_epochs or (args.backbone_lr is not None and args.cache_at == "trunk"):
+                raise PosekitError("--cache-features freezes the trunk for the whole run; drop "
+                                   "--freeze-epochs and --backbone-lr (or train it: --cache-at image)")
         cfg = TrainConfig(
             args.model or "hourglass-s",
             args.epochs or 10,
@@ -179,6 +199,8 @@ def _train(args: argparse.Namespace) -> int:
             backbone_lr=args.backbone_lr,
             epoch_size=args.epoch_size,
             data={k: getattr(args, k) for k in DATA_OPTIONS},
+            cache_features=args.cache_features or 0,
+            cache_at=args.cache_at,
         )
         out = args.out
     train_samples, val_samples = _split(cfg.data)

@@ -121,21 +121,30 @@ def export_finetuned(ckpt: dict[str, Any], out: str | Path) -> Path:
     input, preprocessing, outputs and in-graph decoding as the zoo model, so `posekit.models.registry`
     runs it with the zoo family's own code. Metadata: posekit.kind "finetuned", posekit.base (zoo model),
     posekit.schema (the graph's output schema), posekit.trained_on (the data's schema), posekit.val_pck."""
-    from posekit.skeletons import get_schema as schema_named
-    from posekit.train.pretrained import FINETUNED_KIND, load_pretrained
+    from posekit.train.pretrained import FINETUNED_KIND, resolve_init
 
     init = ckpt["init"]
-    pre = load_pretrained(init["init"], schema_named(ckpt["schema"]))
-    if pre.identity["sha256"] != init["sha256"]:
+    spec, source, digest = resolve_init(init["init"])
+    if digest != init["sha256"]:
         from posekit.errors import PosekitError
 
         raise PosekitError(f"{init['init']}: changed since this run was trained (sha256 "
                            f"{init['sha256'][:12]}); export needs the graph it started from")
-    pre.module.load_state_dict(ckpt["model"])
-    proto = pre.module.graph.write_back(pre.proto)
+    if (ckpt.get("train_config") or {}).get("cache_features"):
+        from posekit.train.cached import head_module
+
+        graph = head_module(spec, source, ckpt["train_config"].get("cache_at", "trunk"))  # cached training
+    else:
+        from posekit.skeletons import get_schema as schema_named
+        from posekit.train.pretrained import load_pretrained
+
+        graph = load_pretrained(init["init"], schema_named(ckpt["schema"])).module.graph
+        ckpt = {**ckpt, "model": {k.removeprefix("graph."): v for k, v in ckpt["model"].items()}}
+    graph.load_state_dict(ckpt["model"])
+    proto = graph.write_back(source)
     history = ckpt.get("history") or []
     row = next((r for r in history if r["epoch"] == ckpt["epoch"]), None)
-    meta = {"posekit.kind": FINETUNED_KIND, "posekit.base": pre.spec.base, "posekit.schema": pre.spec.schema,
+    meta = {"posekit.kind": FINETUNED_KIND, "posekit.base": spec.base, "posekit.schema": spec.schema,
             "posekit.trained_on": ckpt["schema"], "posekit.epoch": str(ckpt["epoch"])}
     if row is not None and row["val_pck"] == row["val_pck"]:
         meta["posekit.val_pck"] = repr(float(row["val_pck"]))

@@ -52,7 +52,10 @@ class TrainConfig:
     torch's default). Fine-tuning: init: a zoo name or fine-tuned .onnx (`posekit.train.pretrained`; then
     ``model`` is ignored); freeze_epochs: the pretrained backbone is frozen for the first that many epochs;
     backbone_lr: its learning rate (None: lr / 10; ``lr`` is the head's). epoch_size: persons per epoch (a
-    fresh random subset each epoch; None: all). data: the data options (spec, split), stored for resume."""
+    fresh random subset each epoch; None: all). data: the data options (spec, split), stored for resume.
+    cache_features: with init, K > 0 freezes the trunk for the whole run, computes its features once for K
+    views per person and trains the heads only (`posekit.train.cached`); cache_at "image": caches the crops
+    instead and trains the whole network (trunk at backbone_lr)."""
 
     model: str = "hourglass-s"
     epochs: int = 10
@@ -69,6 +72,8 @@ class TrainConfig:
     backbone_lr: float | None = None
     epoch_size: int | None = None
     data: dict[str, Any] = field(default_factory=dict)
+    cache_features: int = 0
+    cache_at: str = "trunk"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -162,6 +167,10 @@ def train(
 
     if not train_samples:
         raise PosekitError("no samples to train on: check the --data path")
+    if config.cache_features:
+        from posekit.train.cached import train_cached
+
+        return train_cached(config, train_samples, val_samples, out, ckpt, stop_after_epoch, log)
     schema = train_samples[0].schema
     pre = None
     if config.init:

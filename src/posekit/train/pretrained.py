@@ -8,7 +8,13 @@ training loop, its loss and its validation are the same as for a model trained f
 
 A trainable family is a frozen `FineTuneSpec`: the graph tensor holding the raw heatmaps, its joint order,
 how the zoo runtime normalises the input (so training sees exactly what the runtime feeds), the prefix of
-the pretrained backbone's weights (frozen for ``--freeze-epochs``, trained at ``--backbone-lr``).
+the pretrained backbone's weights (frozen for ``--freeze-epochs``, trained at ``--backbone-lr``), and for
+``--cache-features`` (`posekit.train.features`) the tensor where the frozen trunk ends (``cut``) and the raw
+heads trained above it.
+
+Families: ``efficientpose`` (kind "heatmap": MSE on its heatmaps, all of LSP's joints by name) and the
+single-pose MoveNets (kind "movenet": their four raw heads, trained on cached FPN features only; COCO-17 has
+no neck or head top, so a target's joints the model lacks are left out of the loss and the validation).
 """
 
 from __future__ import annotations
@@ -46,6 +52,11 @@ class FineTuneSpec:
     std: tuple[float, float, float]
     backbone: str
     sigma: float
+    kind: str = "heatmap"
+    cut: str = ""
+    heads: tuple[str, ...] = ()
+    crop_enlarge: float = 1.5
+    image: str = ""
 
 
 def _efficientpose() -> FineTuneSpec:
@@ -54,10 +65,29 @@ def _efficientpose() -> FineTuneSpec:
     # x / 127.5 - 1 (the graph's measured normalisation) = (x / 255 - 0.5) / 0.5. sigma 8 px: the pretrained
     # maps' half-maximum width on LSP crops is ~14 px, a stride-8 feature cell is 8 px.
     return FineTuneSpec("efficientpose", "efficientpose", (368, 368), (368, 368), "upscaled_confs/BiasAdd:0",
-                        GRAPH_JOINTS, "mpii16", (0.5, 0.5, 0.5), (0.5, 0.5, 0.5), "efficientnet-lite4/", 8.0)
+                        GRAPH_JOINTS, "mpii16", (0.5, 0.5, 0.5), (0.5, 0.5, 0.5), "efficientnet-lite4/", 8.0,
+                        cut="efficientnet-lite4/model/blocks_8/Add_0/add")
 
 
-SPECS = {"efficientpose": _efficientpose}
+# The FPN's last activation: the four heads (3x3 depthwise, 1x1 to 96, ReLU, 1x1) start here.
+MOVENET_FPN = "StatefulPartitionedCall/center_net_mobile_net_v2fpn_feature_extractor/model_1/re_lu_2/Relu"
+
+
+def _movenet(name: str, size: int) -> FineTuneSpec:
+    from posekit.models.movenet import HEADS, IMAGE
+    from posekit.skeletons import COCO17
+
+    # The graph casts the int32 image 0..255 to float itself: mean 0, std 1/255 feeds the raw pixels.
+    # sigma 1.5 cells: the focal loss target's Gaussian around the joint's cell (a cell is 4 input px).
+    return FineTuneSpec("movenet", name, (size, size), (size // 4, size // 4), HEADS[False][0],
+                        COCO17.keypoints, "coco17", (0.0, 0.0, 0.0), (1 / 255,) * 3,
+                        "StatefulPartitionedCall/center_net_mobile_net_v2fpn_feature_extractor/", 1.5,
+                        kind="movenet", cut=MOVENET_FPN, heads=HEADS[False], image=IMAGE[False])
+
+
+SPECS = {"efficientpose": _efficientpose,
+         "movenet-lightning": lambda: _movenet("movenet-lightning", 192),
+         "movenet-thunder": lambda: _movenet("movenet-thunder", 256)}
 
 
 def _zoo_proto(name: str) -> tuple[onnx.ModelProto, str]:
@@ -97,9 +127,10 @@ def resolve_init(init: str) -> tuple[FineTuneSpec, onnx.ModelProto, str]:
     return SPECS[props["posekit.base"]](), proto, _sha256(path)
 
 
-def channel_map(spec: FineTuneSpec, target: Schema) -> list[int]:
-    """For each target joint, the model's heatmap channel (by name, `joint_mapping`). PosekitError when the
-    target has joints the model lacks or shares fewer than MIN_SHARED_JOINTS with it."""
+def channel_map(spec: FineTuneSpec, target: Schema, allow_missing: bool = False) -> list[int]:
+    """For each target joint, the model's heatmap channel (by name, `joint_mapping`); -1 for a joint the
+    model lacks when ``allow_missing`` (MoveNet: LSP's neck and head top). PosekitError when the target
+    has joints the model lacks (and not ``allow_missing``) or shares fewer than MIN_SHARED_JOINTS with it."""
     model_schema = get_schema(spec.schema)
     by_name = joint_mapping(model_schema, target)
     shared = [target.keypoints[i] for i, j in enumerate(by_name) if j is not None]
@@ -109,11 +140,11 @@ def channel_map(spec: FineTuneSpec, target: Schema) -> list[int]:
             f"--init {spec.base}: its schema {model_schema.name} shares {len(shared)} joints with the data's "
             f"{target.name} ({', '.join(shared) or 'none'}); at least {MIN_SHARED_JOINTS} are needed: "
             "train from scratch with --model instead")
-    if missing:
+    if missing and not allow_missing:
         raise PosekitError(
             f"--init {spec.base}: the data's {target.name} has joints {model_schema.name} lacks "
             f"({', '.join(missing)}); this family's head cannot grow new channels yet")
-    return [spec.joints.index(model_schema.keypoints[j]) for j in by_name if j is not None]
+    return [spec.joints.index(model_schema.keypoints[j]) if j is not None else -1 for j in by_name]
 
 
 class PretrainedHeatmaps(nn.Module):
@@ -155,6 +186,9 @@ def load_pretrained(init: str, target: Schema) -> Pretrained:
     from posekit.train.onnx_torch import OnnxModule
 
     spec, proto, digest = resolve_init(init)
+    if spec.kind != "heatmap":
+        raise PosekitError(f"--init {init}: {spec.base} trains its heads on cached trunk features only; "
+                           "add --cache-features K (e.g. 4)")
     channels = channel_map(spec, target)
     module = PretrainedHeatmaps(OnnxModule(proto, [spec.heatmaps]), channels)
     identity = {"init": init, "base": spec.base, "sha256": digest, "schema": target.name,

@@ -1,0 +1,173 @@
+"""Fine-tuning heads on cached trunk features (``--cache-features``): the cache reproduces the whole graph's
+heads, the MoveNet spec maps LSP's joints onto COCO-17, a tiny run goes end to end through the CLI, resumes,
+and exports a zoo graph that onnxruntime and the zoo MoveNet class run with the trained weights."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from test_train_export import _lspet_folder  # noqa: E402
+
+from posekit.errors import PosekitError  # noqa: E402
+from posekit.skeletons import LSP14  # noqa: E402
+
+
+def _posekit(*args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.run([sys.executable, "-m", "posekit", *args], capture_output=True, text=True, env=env,
+                          timeout=300)  # fmt: skip
+
+
+def test_movenet_spec_maps_lsp_joints_by_name() -> None:
+    from posekit.train.pretrained import SPECS, channel_map
+
+    spec = SPECS["movenet-lightning"]()
+    # LSP14: r/l ankle, knee, hip, wrist, elbow, shoulder (COCO channels 16..5), neck, head top (none)
+    expected = [16, 14, 12, 11, 13, 15, 10, 8, 6, 5, 7, 9, -1, -1]
+    assert channel_map(spec, LSP14, allow_missing=True) == expected
+    with pytest.raises(PosekitError, match=r"lacks \(neck, head_top\)"):
+        channel_map(spec, LSP14)
+
+
+def test_cached_features_give_the_whole_graphs_heads(tmp_path: Path, model_package: Path) -> None:
+    """Heads run on the cached (float16) trunk features equal the whole zoo graph run on the same crop."""
+    from posekit.datasets import load_dataset
+    from posekit.train.augment import AugmentConfig
+    from posekit.train.cached import head_module
+    from posekit.train.features import CacheSpec, build_cache, centred_augment, data_digest
+    from posekit.train.generator import PersonDataset
+    from posekit.train.onnx_torch import OnnxModule
+    from posekit.train.pretrained import resolve_init
+    from posekit.train.targets import HeatmapCodec
+
+    torch.set_num_threads(1)
+    samples = load_dataset(f"lspet:{_lspet_folder(tmp_path / 'lspet', 3)}")
+    spec, proto, digest = resolve_init("movenet-lightning")
+    augment = AugmentConfig()
+    key = CacheSpec(digest, spec.cut, spec.input_size, 2, {}, 0, spec.crop_enlarge, spec.mean, spec.std,
+                    data_digest(samples))
+    (tmp_path / "cache" / f"{key.key()}.partial").mkdir(parents=True)  # an interrupted build: not reused
+    lines: list[str] = []
+    cache = build_cache(tmp_path / "cache", key, proto, samples, augment, lines.append)
+    assert cache.features.shape == (6, 48, 48, 24) and cache.features.dtype == np.float16
+    assert not (tmp_path / "cache" / f"{key.key()}.partial").exists()
+    again = build_cache(tmp_path / "cache", key, proto, samples, augment, lines.append)
+    assert "reusing" in lines[-1] and again.path == cache.path
+
+    whole = OnnxModule(proto, list(spec.heads), inputs=["input"])
+    head = head_module(spec, proto)
+    codec = HeatmapCodec(spec.input_size, (1, 1), 1.0)
+    for view, aug in ((0, None), (1, augment)):
+        data = PersonDataset(samples, codec, centred_augment(aug, spec.crop_enlarge), 0, spec.mean, spec.std)
+        item = data.load(view, 2)
+        pixels = torch.from_numpy(np.rint(item["image"].transpose(1, 2, 0))[None].astype(np.int32))
+        row = view * 3 + 2
+        np.testing.assert_allclose(cache.keypoints[row], item["keypoints"], atol=1e-5)
+        with torch.no_grad():
+            ref = whole(pixels)
+            ours = head(torch.from_numpy(np.asarray(cache.features[row : row + 1], np.float32)))
+        for r, o in zip(ref, ours, strict=True):
+            assert r.shape == o.shape
+            assert np.abs(r.numpy() - o.numpy()).max() < 5e-3 * np.abs(r.numpy()).max()
+
+    # --cache-at image: the cache holds the crops themselves (0..255 pixels, exact in float16) and the
+    # whole network runs from where the float image enters it
+    crops_key = CacheSpec(digest, spec.image, spec.input_size, 2, {}, 0, spec.crop_enlarge, spec.mean,
+                          spec.std, data_digest(samples))
+    crops = build_cache(tmp_path / "cache", crops_key, None, samples, augment, lines.append)
+    assert crops.path != cache.path and crops.features.shape == (6, 192, 192, 3)
+    plain = PersonDataset(samples, codec, centred_augment(None, spec.crop_enlarge), 0, spec.mean, spec.std)
+    pixels = np.rint(plain.load(0, 2)["image"].transpose(1, 2, 0))  # (x / 255) / (1 / 255): ~integers
+    np.testing.assert_array_equal(crops.features[2], pixels)  # view 0 of person 2: integer pixels, exact
+    with torch.no_grad():
+        ref = whole(torch.from_numpy(pixels[None].astype(np.int32)))
+        from_image = head_module(spec, proto, "image")(torch.from_numpy(pixels[None]))
+    for r, o in zip(ref, from_image, strict=True):
+        assert np.abs(r.numpy() - o.numpy()).max() < 1e-4 * np.abs(r.numpy()).max()
+
+
+def _heads_graph(proto: onnx.ModelProto, start: str, outputs: list[str]) -> onnx.ModelProto:
+    """The graph's nodes from inner tensor ``start`` (now its input) to ``outputs``, for onnxruntime."""
+    producers = {o: n for n in proto.graph.node for o in n.output}
+    needed, stack = set(), list(outputs)
+    while stack:
+        name = stack.pop()
+        node = producers.get(name)
+        if name != start and node is not None and id(node) not in needed:
+            needed.add(id(node))
+            stack.extend(node.input)
+    nodes = [n for n in proto.graph.node if id(n) in needed]
+    value = onnx.helper.make_tensor_value_info
+    graph = onnx.helper.make_graph(nodes, "heads", [value(start, onnx.TensorProto.FLOAT, None)],
+                                   [value(n, onnx.TensorProto.FLOAT, None) for n in outputs],
+                                   list(proto.graph.initializer))
+    return onnx.helper.make_model(graph, opset_imports=proto.opset_import, ir_version=proto.ir_version)
+
+
+@pytest.mark.slow
+def test_cached_movenet_finetune_cli_resume_export(tmp_path: Path, model_package: Path) -> None:
+    import onnxruntime as ort
+
+    from posekit.models.movenet import MoveNet
+    from posekit.models.registry import load_model
+    from posekit.train.cached import head_module
+    from posekit.train.checkpoint import load_checkpoint
+    from posekit.train.pretrained import resolve_init
+
+    data = f"lspet:{_lspet_folder(tmp_path / 'lspet', 10)}"
+    run = tmp_path / "run"
+    common = ["--num-workers", "0", "--threads", "1"]
+    r = _posekit("train", "--data", data, "--val-last", "2", "--init", "movenet-lightning", "--out", str(run),
+                 *common)  # fmt: skip
+    assert r.returncode == 2 and "add --cache-features K" in r.stderr
+    r = _posekit("train", "--data", data, "--val-last", "2", "--model", "hourglass-tiny",
+                 "--cache-features", "2", "--out", str(run), *common)  # fmt: skip
+    assert r.returncode == 2 and "--cache-features needs --init" in r.stderr
+    r = _posekit("train", "--data", data, "--val-last", "2", "--init", "movenet-lightning",
+                 "--cache-features", "2", "--epochs", "2", "--batch-size", "4", "--lr", "1e-3",
+                 "--stop-after", "1", "--out", str(run), *common)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert "features: 8 persons x 2 views" in r.stderr
+    r = _posekit("train", "--resume", str(run), *common)
+    assert r.returncode == 0, r.stderr
+    assert "features: reusing" in r.stderr and "resumed" in r.stderr
+    assert json.loads(r.stdout.strip().splitlines()[-1])["epoch"] == 2
+    rows = (run / "log.csv").read_text().splitlines()
+    assert [row.split(",")[0] for row in rows[1:]] == ["0", "1", "2"]
+
+    out = tmp_path / "lightning-ft.onnx"
+    r = _posekit("train", "export", str(run / "last.pt"), "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    # the export is the zoo graph (same nodes) with the trained head weights: onnxruntime's raw heads equal
+    # the trained torch heads on the same trunk features
+    spec, zoo, _ = resolve_init("movenet-lightning")
+    exported = onnx.load(str(out))
+    assert [n.op_type for n in exported.graph.node] == [n.op_type for n in zoo.graph.node]
+    head = head_module(spec, zoo)
+    head.load_state_dict(load_checkpoint(run / "last.pt")["model"])
+    feats = np.random.default_rng(0).uniform(0, 6, (1, 48, 48, 24)).astype(np.float32)
+    names = list(spec.heads)
+    session = ort.InferenceSession(_heads_graph(exported, spec.cut, names).SerializeToString(),
+                                   providers=["CPUExecutionProvider"])
+    got = session.run(names, {spec.cut: feats})
+    with torch.no_grad():
+        want = [t.numpy() for t in head(torch.from_numpy(feats))]
+        zoo_heads = [t.numpy() for t in head_module(spec, zoo)(torch.from_numpy(feats))]
+    for g, w in zip(got, want, strict=True):
+        assert np.abs(g - w).max() < 1e-4 * np.abs(w).max()
+    assert np.abs(got[0] - zoo_heads[0]).max() > 1e-3  # the heatmap head was trained
+    np.testing.assert_allclose(got[1], zoo_heads[1], atol=1e-4)  # the centre head was kept
+    model = load_model(out, threads=1)
+    assert isinstance(model, MoveNet) and model.spec.graph == str(out)
+    poses = model.predict(np.full((120, 90, 3), 90, np.uint8))
+    assert poses.xy.shape[1:] == (17, 2)
