@@ -44,7 +44,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     cp.add_argument("--data", required=True, metavar="images:DIR", help="a labelled image folder")
     cp.add_argument("--labels", default=None, metavar="CSV",
                     help="name,class per image (default: a sub-folder per class)")
-    cp.add_argument("--models", default=",".join(MODES), help=f"comma-separated, of {', '.join(MODES)}")
+    cp.add_argument("--models", default=",".join(MODES),
+                    help=f"comma-separated, of {', '.join(MODES)} (default: these three) and the fine-tuned "
+                         "image-ft, image+pose-ft: the trunk's blocks 7-8 + the head trained per fold from "
+                         "cached blocks_6 maps (much slower: minutes per fold on one thread)")
     cp.add_argument("--folds", type=int, default=5)
     cp.add_argument("--seed", type=int, default=0)
     cp.add_argument("--cache", default=None, metavar="DIR",
