@@ -12,7 +12,8 @@ tensors (stride 4, 92 x 92) would not fit in memory for the 1,266 images.
 
 Training, per call of `fit_finetuned` (one outer CV fold: training images only):
 
-1. a stratified 15 % of the training images is held out as validation (``FineTune.val_fraction``);
+1. a stratified 15 % of the training images (at least one per class) is held out as validation
+   (``FineTune.val_fraction``);
 2. the frozen model of the same mode is fitted on the other 85 % (`fit_image_model`: C and power chosen by
    its inner 3-fold CV) and its scaler + logistic regression become the torch head (a linear layer on the
    standardised features), so epoch 0 *is* the frozen model;
@@ -205,6 +206,30 @@ def _log_loss(proba: NDArray[np.float64], y: NDArray[np.int64]) -> float:
     return float(-np.mean(np.log(np.clip(proba[np.arange(len(y)), y], 1e-12, None))))
 
 
+def train_step(network, opt, cut: NDArray[np.float32], rows: NDArray[np.float64], y: NDArray[np.int64],
+               l2: float) -> float:
+    """One optimiser step on a batch: cut (B, h, w, c), frozen design rows (B, D), class indices (B,);
+    loss = cross-entropy + l2 * ||head weights||^2 (the logistic regression's penalty). Returns the loss."""
+    import torch
+
+    network.train()
+    logits = network(torch.from_numpy(np.ascontiguousarray(cut)), torch.tensor(rows, dtype=torch.float32))
+    loss = torch.nn.functional.cross_entropy(logits, torch.from_numpy(y))
+    loss = loss + l2 * network.head.weight.pow(2).sum()
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    return float(loss.detach())
+
+
+def optimiser(network, settings: FineTune):
+    """Adam: the tuned blocks at ``trunk_lr``, the head at ``head_lr``."""
+    import torch
+
+    return torch.optim.Adam([{"params": network.trunk.parameters(), "lr": settings.trunk_lr},
+                             {"params": network.head.parameters(), "lr": settings.head_lr}])
+
+
 def fit_finetuned(records: list[ImageRecord], cut: NDArray[np.float32], y: NDArray[np.int64],
                   classes: tuple[str, ...], mode: str, seed: int = 0, threads: int | None = 1,
                   settings: FineTune = FineTune(), progress: bool = False) -> FineTunedModel:
@@ -225,8 +250,8 @@ def fit_finetuned(records: list[ImageRecord], cut: NDArray[np.float32], y: NDArr
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     base = FT_MODES[mode]
-    fit, val = train_test_split(np.arange(len(y)), test_size=settings.val_fraction, stratify=y,
-                                random_state=seed)
+    val_size = max(settings.val_fraction, len(classes) / len(y))  # at least one image per class
+    fit, val = train_test_split(np.arange(len(y)), test_size=val_size, stratify=y, random_state=seed)
     frozen = fit_image_model([records[i] for i in fit], y[fit], classes, base, seed=seed, threads=threads)
     c = frozen.info["C"]
     network = _network(tuned_trunk(), frozen.estimator, frozen.info["power"], len(classes))
@@ -237,24 +262,17 @@ def fit_finetuned(records: list[ImageRecord], cut: NDArray[np.float32], y: NDArr
         return {"log_loss": _log_loss(p, y[val]), "accuracy": float((p.argmax(1) == y[val]).mean()),
                 "f1_macro": float(f1_score(y[val], p.argmax(1), average="macro"))}
 
-    opt = torch.optim.Adam([{"params": network.trunk.parameters(), "lr": settings.trunk_lr},
-                            {"params": network.head.parameters(), "lr": settings.head_lr}])
+    opt, l2 = optimiser(network, settings), 1.0 / (2.0 * c * len(fit))
     curve = [{"epoch": 0, **validate(), "seconds": 0.0}]
     best, best_state = curve[0], copy.deepcopy(network.state_dict())
     for epoch in tqdm(range(1, settings.epochs + 1), desc=f"fine-tune {mode}", unit="epoch",
                       disable=not progress):
         start = time.perf_counter()
-        network.train()
         order, flips = rng.permutation(fit), rng.random(len(y)) < 0.5
         for s in range(0, len(order), settings.batch_size):
             idx = np.sort(order[s:s + settings.batch_size])
-            t = torch.from_numpy(cut[idx, flips[idx].astype(int)])
-            r = torch.tensor(np.where(flips[idx, None], rows_flip[idx], rows[idx]), dtype=torch.float32)
-            loss = torch.nn.functional.cross_entropy(network(t, r), torch.from_numpy(y[idx]))
-            loss = loss + network.head.weight.pow(2).sum() / (2.0 * c * len(fit))
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+            train_step(network, opt, cut[idx, flips[idx].astype(int)],
+                       np.where(flips[idx, None], rows_flip[idx], rows[idx]), y[idx], l2)
         curve.append({"epoch": epoch, **validate(), "seconds": round(time.perf_counter() - start, 1)})
         if curve[-1]["log_loss"] < best["log_loss"]:
             best, best_state = curve[-1], copy.deepcopy(network.state_dict())
