@@ -139,3 +139,27 @@ def test_cli_compare_runs_the_fine_tuned_model(folder, tmp_path) -> None:
         assert fold["model_best_epoch"] in range(5)
     assert (out / "confusion_image-ft.png").is_file()
     assert len(list((folder / "cache" / "cut-tensors").glob("*.npy"))) == 24
+
+
+def test_fuse_weights_the_pose_model_only_where_there_is_a_person() -> None:
+    from posekit.activity.image_model import fuse
+
+    image = np.array([[0.6, 0.4], [0.2, 0.8]])
+    pose = np.array([[0.0, 1.0], [0.0, 0.0]])  # the second image: nobody found
+    np.testing.assert_allclose(fuse(image, pose, 0.3), [[0.42, 0.58], [0.2, 0.8]])
+    np.testing.assert_allclose(fuse(image, pose, 0.0), image)
+
+
+def test_late_fusion_model_fits_chooses_its_weight_and_round_trips(data, tmp_path) -> None:
+    from posekit.activity.compare import load_image_model, save_image_model
+    from posekit.activity.image_model import FUSION_WEIGHTS, fit_image_model
+
+    images, records, _, y = data
+    model = fit_image_model(records, y, images.classes, "image+pose-late")
+    assert model.info["weight"] in FUSION_WEIGHTS and len(model.info["inner_cv_f1_macro"]) == 5
+    proba = model.predict_proba(records)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    assert (proba.argmax(axis=1) == y).mean() == 1.0  # three visually distinct classes, seen in training
+    loaded, meta = load_image_model(save_image_model(model, tmp_path / "m", {}))
+    assert meta["mode"] == "image+pose-late"
+    np.testing.assert_array_equal(loaded.predict_proba(records), proba)

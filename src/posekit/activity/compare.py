@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from posekit.activity.image_model import MODES, ImageActivityModel
+from posekit.activity.image_model import COMPARED, MODES, ImageActivityModel
 from posekit.errors import PosekitError
 
 ANCHORS = {"GoogLeNet (DomChey/ORIU_Project, test)": 0.823, "ResNet (DomChey/ORIU_Project, test)": 0.761}
@@ -59,7 +59,7 @@ def load_records(data: str, labels: str | None, cache_dir: str | Path | None, th
                                                  "pose_model": extractor.pose_model_name}
 
 
-def compare_image_models(data: str, labels: str | None, out: str | Path, modes: tuple[str, ...] = MODES,
+def compare_image_models(data: str, labels: str | None, out: str | Path, modes: tuple[str, ...] = COMPARED,
                          folds: int = 5, seed: int = 0, cache_dir: str | Path | None = None,
                          threads: int | None = 1, progress: bool = True) -> dict[str, Any]:
     """Cross-validate ``modes`` on the labelled images of ``data`` and write the report to ``out``."""

@@ -48,7 +48,7 @@ def cross_validate(records: list[ImageRecord], y: NDArray[np.int64], classes: tu
         per_fold.append({"fold": k, "n": int(len(te)), "accuracy": m["accuracy"], "f1_macro": m["f1_macro"],
                          "train_seconds": round(seconds, 2),
                          **{f"model_{key}": v for key, v in model.info.items()
-                            if key in ("C", "power", "best_round", "best_epoch", "val_curve")}})
+                            if key in ("C", "power", "best_round", "best_epoch", "val_curve", "weight")}})
     pred = pred.astype(str)
     pooled = split_metrics(truth, pred, classes)
     acc = np.array([f["accuracy"] for f in per_fold])
