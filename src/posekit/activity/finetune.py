@@ -7,8 +7,9 @@ the convolutions between the two pooled tensors) become trainable through the to
 mirror image is computed once with onnxruntime and cached (`CutTensors`), so a training step runs only the
 two tuned blocks. Why these blocks: they are the ones whose output the frozen head already reads, so the
 fine-tuned model starts *exactly* at the frozen one (same pooled features, same head) and can only move
-from there; tuning from an earlier cut would cost 2-4x more per step on one CPU thread and the cached
-tensors (stride 4, 92 x 92) would not fit in memory for the 1,266 images.
+from there. And cost: on one shared CPU thread a batch of 32 through blocks 7-8 (forward + backward) took
+~2-4 s, i.e. ~8 min per CV fold for 4 epochs; an earlier cut (blocks_4's output, 92 x 92 x 32, 2.7 GB cached
+for 1,266 images and their mirrors) would add blocks 5-6 at a 4x larger map and not fit the time we had.
 
 Training, per call of `fit_finetuned` (one outer CV fold: training images only):
 
