@@ -98,10 +98,10 @@ def compare_image_models(data: str, labels: str | None, out: str | Path, modes: 
 
 def summary_lines(report: dict[str, Any]) -> list[str]:
     """The side-by-side table of a compare report."""
-    lines = [f"{'model':<13} {'accuracy':>17} {'macro-F1':>17} {'pooled acc':>10} {'pooled F1':>9} "
+    lines = [f"{'model':<15} {'accuracy':>17} {'macro-F1':>17} {'pooled acc':>10} {'pooled F1':>9} "
              f"{'train s/fold':>12} {'no person':>9}"]
     for mode, r in report["models"].items():
-        lines.append(f"{mode:<13} {r['accuracy_mean']:.3f} +- {r['accuracy_std']:.3f}    "
+        lines.append(f"{mode:<15} {r['accuracy_mean']:.3f} +- {r['accuracy_std']:.3f}    "
                      f"{r['f1_macro_mean']:.3f} +- {r['f1_macro_std']:.3f}    "
                      f"{r['pooled']['accuracy']:>10.3f} {r['pooled']['f1_macro']:>9.3f} "
                      f"{r['train_seconds_mean']:>12.1f} {r['outcome_no_person']:>9}")
