@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from posekit.activity.image_model import MODES, ImageActivityModel
+from posekit.activity.image_model import COMPARED, MODES, ImageActivityModel
 from posekit.errors import PosekitError
 
 ANCHORS = {"GoogLeNet (DomChey/ORIU_Project, test)": 0.823, "ResNet (DomChey/ORIU_Project, test)": 0.761}
@@ -59,18 +59,24 @@ def load_records(data: str, labels: str | None, cache_dir: str | Path | None, th
                                                  "pose_model": extractor.pose_model_name}
 
 
-def compare_image_models(data: str, labels: str | None, out: str | Path, modes: tuple[str, ...] = MODES,
+def compare_image_models(data: str, labels: str | None, out: str | Path, modes: tuple[str, ...] = COMPARED,
                          folds: int = 5, seed: int = 0, cache_dir: str | Path | None = None,
                          threads: int | None = 1, progress: bool = True) -> dict[str, Any]:
     """Cross-validate ``modes`` on the labelled images of ``data`` and write the report to ``out``."""
     from posekit.activity.crossval import cross_validate
+    from posekit.activity.finetune import FT_MODES, load_cut_tensors
     from posekit.activity.report import save_confusion_png
     from posekit.formats import write_json
 
     for mode in modes:
-        if mode not in MODES:
-            raise PosekitError(f"unknown model {mode!r}; choose from {', '.join(MODES)}")
+        if mode not in MODES and mode not in FT_MODES:
+            raise PosekitError(f"unknown model {mode!r}; choose from {', '.join((*MODES, *FT_MODES))}")
     images, records, extract = load_records(data, labels, cache_dir, threads, progress)
+    cut = None
+    if any(mode in FT_MODES for mode in modes):
+        start = time.perf_counter()
+        cut = load_cut_tensors(images.paths, cache_dir or default_cache_dir(), threads, progress)
+        extract["cut_tensor_seconds"] = round(time.perf_counter() - start, 1)
     y = images.y()
     if np.bincount(y, minlength=len(images.classes)).min() < folds:
         raise PosekitError(f"{data}: a class has fewer than {folds} images; add images or pass fewer --folds")
@@ -79,7 +85,7 @@ def compare_image_models(data: str, labels: str | None, out: str | Path, modes: 
                               "input": images.report(), **extract, "folds": folds, "seed": seed,
                               "anchors": ANCHORS, "models": {}}
     for mode in modes:
-        result = cross_validate(records, y, images.classes, mode, folds, seed, threads, progress)
+        result = cross_validate(records, y, images.classes, mode, folds, seed, threads, progress, cut)
         result["names"] = [p.name for p in images.paths]
         report["models"][mode] = result
         m = result["pooled"]
@@ -92,10 +98,10 @@ def compare_image_models(data: str, labels: str | None, out: str | Path, modes: 
 
 def summary_lines(report: dict[str, Any]) -> list[str]:
     """The side-by-side table of a compare report."""
-    lines = [f"{'model':<12} {'accuracy':>17} {'macro-F1':>17} {'pooled acc':>10} {'pooled F1':>9} "
+    lines = [f"{'model':<15} {'accuracy':>17} {'macro-F1':>17} {'pooled acc':>10} {'pooled F1':>9} "
              f"{'train s/fold':>12} {'no person':>9}"]
     for mode, r in report["models"].items():
-        lines.append(f"{mode:<12} {r['accuracy_mean']:.3f} +- {r['accuracy_std']:.3f}    "
+        lines.append(f"{mode:<15} {r['accuracy_mean']:.3f} +- {r['accuracy_std']:.3f}    "
                      f"{r['f1_macro_mean']:.3f} +- {r['f1_macro_std']:.3f}    "
                      f"{r['pooled']['accuracy']:>10.3f} {r['pooled']['f1_macro']:>9.3f} "
                      f"{r['train_seconds_mean']:>12.1f} {r['outcome_no_person']:>9}")

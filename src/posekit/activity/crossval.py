@@ -15,7 +15,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from posekit.activity.extract import ImageRecord
-from posekit.activity.image_model import NO_PERSON, fit_image_model, has_person
+from posekit.activity.image_model import MODES, NO_PERSON, fit_image_model, has_person
 from posekit.activity.report import split_metrics
 
 
@@ -27,9 +27,10 @@ def fold_indices(y: NDArray[np.int64], folds: int, seed: int) -> list[tuple[NDAr
 
 
 def cross_validate(records: list[ImageRecord], y: NDArray[np.int64], classes: tuple[str, ...], mode: str,
-                   folds: int = 5, seed: int = 0, threads: int | None = 1,
-                   progress: bool = True) -> dict[str, Any]:
-    """Cross-validated metrics of ``mode`` on records with class indices y (module docstring)."""
+                   folds: int = 5, seed: int = 0, threads: int | None = 1, progress: bool = True,
+                   cut: NDArray[np.float32] | None = None) -> dict[str, Any]:
+    """Cross-validated metrics of ``mode`` on records with class indices y (module docstring); the
+    fine-tuned modes (`posekit.activity.finetune.FT_MODES`) also take the records' cut tensors ``cut``."""
     from tqdm import tqdm
 
     y = np.asarray(y, dtype=np.int64)
@@ -39,14 +40,15 @@ def cross_validate(records: list[ImageRecord], y: NDArray[np.int64], classes: tu
     splits = fold_indices(y, folds, seed)
     for k, (tr, te) in enumerate(tqdm(splits, desc=f"cv {mode}", unit="fold", disable=not progress)):
         start = time.perf_counter()
-        model = fit_image_model([records[i] for i in tr], y[tr], classes, mode, seed=seed, threads=threads)
+        model = _fit(records, y, tr, classes, mode, seed, threads, cut)
         seconds = time.perf_counter() - start
-        pred[te] = model.predict([records[i] for i in te])
+        test = [records[i] for i in te]
+        pred[te] = model.predict(test) if cut is None or mode in MODES else model.predict(test, cut[te])
         m = split_metrics(truth[te], pred[te].astype(str), classes)
         per_fold.append({"fold": k, "n": int(len(te)), "accuracy": m["accuracy"], "f1_macro": m["f1_macro"],
                          "train_seconds": round(seconds, 2),
                          **{f"model_{key}": v for key, v in model.info.items()
-                            if key in ("C", "power", "best_round")}})
+                            if key in ("C", "power", "best_round", "best_epoch", "val_curve", "weight")}})
     pred = pred.astype(str)
     pooled = split_metrics(truth, pred, classes)
     acc = np.array([f["accuracy"] for f in per_fold])
@@ -61,3 +63,13 @@ def cross_validate(records: list[ImageRecord], y: NDArray[np.int64], classes: tu
         "outcome_no_person": int((pred == NO_PERSON).sum()),
         "predictions": pred.tolist(),
     }
+
+
+def _fit(records: list[ImageRecord], y: NDArray[np.int64], tr: NDArray, classes: tuple[str, ...], mode: str,
+         seed: int, threads: int | None, cut: NDArray[np.float32] | None):
+    """The model of ``mode`` fitted on the training images ``tr`` (frozen or fine-tuned)."""
+    if mode in MODES:
+        return fit_image_model([records[i] for i in tr], y[tr], classes, mode, seed=seed, threads=threads)
+    from posekit.activity.finetune import fit_finetuned
+
+    return fit_finetuned([records[i] for i in tr], cut[tr], y[tr], classes, mode, seed=seed, threads=threads)

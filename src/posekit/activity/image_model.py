@@ -11,6 +11,11 @@
   base pose features of those two persons (zeros and a flag when absent); the same head. A person-less image
   still gets a prediction from its image part, and is counted in the report.
 
+- ``image+pose-late``: late fusion of the two single-cue models: p = (1 - w) p_image + w p_pose, with
+  w = 0 for an image without a person. The weight w (``FUSION_WEIGHTS``) is chosen by an inner stratified
+  3-fold cross-validation on the training images (both models fitted on two inner folds and scored on the
+  third, best macro-F1, ties: the smaller w); then both models are fitted on every training image.
+
 Training uses every image and its mirror image; prediction averages the probabilities of an image and its
 mirror. The head's regularisation C (``C_GRID``) and whether the features are first signed-square-rooted
 (sign(x) sqrt(|x|), the usual power normalisation of pooled CNN features; ``POWERS``) are chosen by an inner
@@ -28,7 +33,10 @@ from numpy.typing import NDArray
 from posekit.activity.extract import ImageRecord
 from posekit.errors import PosekitError
 
-MODES = ("pose", "image", "image+pose")
+MODES = ("pose", "image", "image+pose", "image+pose-late")
+COMPARED = ("pose", "image", "image+pose")  # what `posekit activity compare` runs by default
+LATE = "image+pose-late"
+FUSION_WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.5)
 NO_PERSON = "(no person)"
 C_GRID = (0.01, 0.03, 0.1, 0.3, 1.0)
 POWERS = (1.0, 0.5)
@@ -99,6 +107,8 @@ class ImageActivityModel:
         pose mode are all zero."""
         if not records:
             return np.zeros((0, len(self.classes)))
+        if self.mode == LATE:
+            return self.estimator.predict_proba_records(records)
         proba = (self.estimator.predict_proba(design(records, self.mode))
                  + self.estimator.predict_proba(design(records, self.mode, flip=True))) / 2.0
         if self.mode == "pose":
@@ -159,6 +169,8 @@ def fit_image_model(records: list[ImageRecord], y: NDArray[np.int64], classes: t
     with threadpool_limits(limits=threads):
         if mode == "pose":
             return _fit_pose(records, y, classes, seed, threads)
+        if mode == LATE:
+            return _fit_late(records, y, classes, seed, threads)
         x, xf = design(records, mode), design(records, mode, flip=True)
         (c, power), scores = choose_head(x, y, seed)
         est = _head(c, seed, power).fit(np.concatenate([x, xf]), np.concatenate([y, y]))
@@ -204,3 +216,40 @@ class _Columns:
         out = np.zeros((len(x), self.num_classes))
         out[:, self.present] = self.estimator.predict_proba(x)
         return out
+
+
+class LateFusion:
+    """``predict_proba_records(records)``: (1 - w) p_image + w p_pose, w = 0 where no person was found."""
+
+    def __init__(self, image: ImageActivityModel, pose: ImageActivityModel, weight: float) -> None:
+        self.image, self.pose, self.weight = image, pose, weight
+
+    def predict_proba_records(self, records: list[ImageRecord]) -> NDArray[np.float64]:
+        return fuse(self.image.predict_proba(records), self.pose.predict_proba(records), self.weight)
+
+
+def fuse(image: NDArray[np.float64], pose: NDArray[np.float64], weight: float) -> NDArray[np.float64]:
+    """(N, C) (1 - w) image + w pose, row by row; rows where ``pose`` is 0 (no person) stay ``image``."""
+    w = np.where(pose.sum(axis=1, keepdims=True) > 0, weight, 0.0)
+    return (1.0 - w) * image + w * pose
+
+
+def _fit_late(records: list[ImageRecord], y: NDArray[np.int64], classes: tuple[str, ...], seed: int,
+              threads: int | None) -> ImageActivityModel:
+    """Late fusion (module docstring): w by inner 3-fold CV, then both models on every training image."""
+    from sklearn.metrics import f1_score
+    from sklearn.model_selection import StratifiedKFold
+
+    image_oof, pose_oof = np.zeros((len(y), len(classes))), np.zeros((len(y), len(classes)))
+    for tr, te in StratifiedKFold(3, shuffle=True, random_state=seed).split(np.zeros(len(y)), y):
+        train, test = [records[i] for i in tr], [records[i] for i in te]
+        image_oof[te] = fit_image_model(train, y[tr], classes, "image", seed, threads).predict_proba(test)
+        pose_oof[te] = fit_image_model(train, y[tr], classes, "pose", seed, threads).predict_proba(test)
+    scores = {w: float(f1_score(y, fuse(image_oof, pose_oof, w).argmax(axis=1), average="macro"))
+              for w in FUSION_WEIGHTS}
+    weight = max(FUSION_WEIGHTS, key=lambda w: (scores[w], -w))
+    image = fit_image_model(records, y, classes, "image", seed, threads)
+    pose = fit_image_model(records, y, classes, "pose", seed, threads)
+    return ImageActivityModel(LATE, tuple(classes), LateFusion(image, pose, weight), {
+        "weight": weight, "inner_cv_f1_macro": {str(w): v for w, v in scores.items()},
+        "C": image.info["C"], "power": image.info["power"], "best_round": pose.info["best_round"]})

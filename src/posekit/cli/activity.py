@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from posekit.activity.image_model import MODES
+from posekit.activity.image_model import COMPARED, MODES
 from posekit.activity.train import DEFAULT_AUGMENT, DEFAULT_BALANCE, DEFAULT_FEATURES, DEFAULT_KIND
 
 
@@ -44,7 +44,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     cp.add_argument("--data", required=True, metavar="images:DIR", help="a labelled image folder")
     cp.add_argument("--labels", default=None, metavar="CSV",
                     help="name,class per image (default: a sub-folder per class)")
-    cp.add_argument("--models", default=",".join(MODES), help=f"comma-separated, of {', '.join(MODES)}")
+    cp.add_argument("--models", default=",".join(COMPARED),
+                    help=f"comma-separated, of {', '.join(MODES)} (default: the first three) and the "
+                         "fine-tuned image-ft, image+pose-ft: the trunk's blocks 7-8 + the head trained per "
+                         "fold from cached blocks_6 maps (much slower: minutes per fold on one thread)")
     cp.add_argument("--folds", type=int, default=5)
     cp.add_argument("--seed", type=int, default=0)
     cp.add_argument("--cache", default=None, metavar="DIR",

@@ -109,6 +109,10 @@ def _div(a, b):
 
 
 def _clip(x, lo=None, hi=None, **_):
+    if lo is not None and hi is not None and x.is_floating_point():
+        # hardtanh: the same values, and a fused backward (clamp's backward is ~3x the convolutions' time
+        # on one CPU thread for the trunk's ReLU6)
+        return F.hardtanh(x, float(lo), float(hi))
     return torch.clamp(x, None if lo is None else float(lo), None if hi is None else float(hi))
 
 
