@@ -18,26 +18,19 @@ import numpy as np
 
 
 def measure(name: str, batch: int, repeats: int = 3) -> dict:
-    import onnxruntime as ort
     import torch
 
     from posekit.train.cached import head_module
-    from posekit.train.features import trunk_graph
+    from posekit.train.features import trunk_session
     from posekit.train.onnx_torch import OnnxModule
     from posekit.train.pretrained import resolve_init
 
     torch.set_num_threads(1)
     spec, proto, _ = resolve_init(name)
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = options.inter_op_num_threads = 1
-    options.log_severity_level = 3
-    session = ort.InferenceSession(trunk_graph(proto, spec.cut).SerializeToString(), options,
-                                   providers=["CPUExecutionProvider"])
-    feed = session.get_inputs()[0]
+    session, feed, integer = trunk_session(proto, spec.cut)
     h, w = spec.input_size
     rng = np.random.default_rng(0)
     pixels = rng.uniform(0, 255, (1, h, w, 3))
-    integer = feed.type == "tensor(int32)"
     x = pixels.astype(np.int32) if integer else ((pixels / 255 - 0.5) / 0.5).astype(np.float32)
     feats = session.run(None, {feed.name: x})[0]
     t0 = time.perf_counter()

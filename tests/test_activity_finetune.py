@@ -12,21 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from test_activity_images import _variants
 
 B6 = "efficientnet-lite4/model/blocks_6/Add_0/add"
 B8 = "efficientnet-lite4/model/blocks_8/Add_0/add"
 CLASSES = ("astronaut", "camera", "plain")
-
-
-def _crops(rgb: np.ndarray, n: int, seed: int) -> list[np.ndarray]:
-    rng = np.random.default_rng(seed)
-    h, w = rgb.shape[:2]
-    out = []
-    for _ in range(n):
-        y0, x0 = rng.integers(0, h // 8), rng.integers(0, w // 8)
-        crop = rgb[y0:y0 + h * 7 // 8, x0:x0 + w * 7 // 8].astype(np.float32) * rng.uniform(0.8, 1.1)
-        out.append(np.clip(crop, 0, 255).astype(np.uint8))
-    return out
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +27,7 @@ def folder(tmp_path_factory, model_package) -> Path:
     (root / "images").mkdir()
     camera = np.repeat(skdata.camera()[:, :, None], 3, axis=2)
     rows = ["name,class"]
-    for cls, images in zip(CLASSES, (_crops(skdata.astronaut(), 8, 0), _crops(camera, 8, 1),
+    for cls, images in zip(CLASSES, (_variants(skdata.astronaut(), 8, 0), _variants(camera, 8, 1),
                                      [np.full((120, 160, 3), (30 * i, 200 - 20 * i, 90), np.uint8)
                                       for i in range(8)]), strict=True):
         for i, rgb in enumerate(images):

@@ -22,7 +22,6 @@ crop of each validation person and scores PCK@0.2 on the joints both have (`pose
 
 from __future__ import annotations
 
-import math
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -38,7 +37,7 @@ from tqdm import tqdm
 
 from posekit.datasets.sample import Sample
 from posekit.errors import PosekitError
-from posekit.train.checkpoint import rng_state, save_checkpoint, set_rng_state
+from posekit.train.checkpoint import cosine_schedule, restore, rng_state, save_checkpoint
 from posekit.train.features import CacheSpec, FeatureCache, build_cache, data_digest
 from posekit.train.pretrained import FineTuneSpec
 from posekit.train.targets import HeatmapCodec
@@ -281,16 +280,11 @@ def train_cached(
     if steps_per_epoch == 0:
         raise PosekitError(f"{per_epoch} training persons is less than one batch of {config.batch_size}")
     total_steps = config.epochs * steps_per_epoch
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda step: 0.5 * (1 + math.cos(math.pi * min(step, total_steps) / total_steps)))
+    sched = cosine_schedule(opt, total_steps)
     history: list[dict[str, Any]] = []
     start = 0
     if ckpt:
-        head.load_state_dict(ckpt["model"])
-        opt.load_state_dict(ckpt["optimizer"])
-        sched.load_state_dict(ckpt["scheduler"])
-        set_rng_state(ckpt["rng"])
-        history, start = list(ckpt["history"]), int(ckpt["epoch"])
+        history, start = restore(ckpt, head, opt, sched)
         log(f"resumed {out / 'last.pt'} after epoch {start}")
     log(f"{spec.base} trained from {start_at} on cached {'crops' if cache_at == 'image' else 'features'}: "
         f"{sum(p.numel() for p in trainable):,} trained parameters ({sum(p.numel() for p in trunk):,} of "

@@ -9,6 +9,7 @@ The data loader needs no state of its own: its draws depend only on (seed, epoch
 from __future__ import annotations
 
 import io
+import math
 import random
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,24 @@ def set_rng_state(state: dict[str, Any]) -> None:
     torch.set_rng_state(state["torch"])
     if state.get("cuda") and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def restore(ckpt: dict[str, Any], model, opt, sched, scaler=None) -> tuple[list[dict[str, Any]], int]:
+    """Load a checkpoint's model, optimizer, scheduler (and AMP scaler) states and RNGs into a run; returns
+    its history and the number of epochs completed."""
+    model.load_state_dict(ckpt["model"])
+    opt.load_state_dict(ckpt["optimizer"])
+    sched.load_state_dict(ckpt["scheduler"])
+    if scaler is not None:
+        scaler.load_state_dict(ckpt["scaler"])
+    set_rng_state(ckpt["rng"])
+    return list(ckpt["history"]), int(ckpt["epoch"])
+
+
+def cosine_schedule(opt, total_steps: int):
+    """Per-step cosine decay of every group's learning rate from its value to 0 over ``total_steps``."""
+    return torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda step: 0.5 * (1 + math.cos(math.pi * min(step, total_steps) / total_steps)))
 
 
 def save_checkpoint(path: str | Path, checkpoint: dict[str, Any]) -> None:

@@ -62,6 +62,20 @@ def trunk_graph(proto: onnx.ModelProto, cut: str) -> onnx.ModelProto:
     return onnx.helper.make_model(graph, opset_imports=proto.opset_import, ir_version=proto.ir_version)
 
 
+def trunk_session(proto: onnx.ModelProto, cut: str):
+    """(session, its input, whether it takes int32 pixels): ``trunk_graph(proto, cut)`` in onnxruntime, one
+    thread."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    session = ort.InferenceSession(trunk_graph(proto, cut).SerializeToString(), options,
+                                   providers=["CPUExecutionProvider"])
+    feed = session.get_inputs()[0]
+    return session, feed, feed.type == "tensor(int32)"
+
+
 def centred_augment(augment: AugmentConfig | None, enlarge: float) -> AugmentConfig:
     """``augment`` with its box-enlargement range rescaled to centre on ``enlarge`` (the runtime's crop);
     None: no augmentation, the plain crop at ``enlarge``."""
@@ -141,7 +155,6 @@ def build_cache(
     proto: the graph whose trunk (up to ``spec.cut``) makes the features; None: the features are the
     normalised crops themselves (NHWC, float16: exact for MoveNet's 0..255 pixels), for training the whole
     network. augment: the run's augmentation (views 1..K-1; None: every view is the plain crop)."""
-    import onnxruntime as ort
 
     from posekit.train.generator import PersonDataset
 
@@ -156,13 +169,7 @@ def build_cache(
     random_views = PersonDataset(samples, codec, centred_augment(augment, spec.enlarge), spec.seed,
                                  spec.mean, spec.std) if augment is not None else plain
     if proto is not None:
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = options.inter_op_num_threads = 1
-        options.log_severity_level = 3
-        session = ort.InferenceSession(trunk_graph(proto, spec.cut).SerializeToString(), options,
-                                       providers=["CPUExecutionProvider"])
-        feed = session.get_inputs()[0]
-        integer = feed.type == "tensor(int32)"
+        session, feed, integer = trunk_session(proto, spec.cut)
 
         def trunk(image: NDArray[np.float32]) -> NDArray[np.float32]:
             return session.run(None, {feed.name: _trunk_input(image, integer)})[0]

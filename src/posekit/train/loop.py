@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import csv
 import io
-import math
 import random
 import sys
 import time
@@ -34,7 +33,7 @@ from posekit.datasets.sample import Sample
 from posekit.errors import PosekitError
 from posekit.skeletons import Schema
 from posekit.train.augment import AugmentConfig
-from posekit.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from posekit.train.checkpoint import cosine_schedule, load_checkpoint, restore, rng_state, save_checkpoint
 from posekit.train.flops import count_flops, count_parameters
 from posekit.train.generator import MEAN, STD, PersonDataset, make_loader
 from posekit.train.models import config_from_dict, config_to_dict, create_model, get_config
@@ -223,19 +222,12 @@ def train(
         opt = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
         name = model_cfg.name
     total_steps = config.epochs * len(train_loader)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda step: 0.5 * (1 + math.cos(math.pi * min(step, total_steps) / total_steps))
-    )
+    sched = cosine_schedule(opt, total_steps)
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
     history: list[dict[str, Any]] = []
     start = 0
     if ckpt:
-        model.load_state_dict(ckpt["model"])
-        opt.load_state_dict(ckpt["optimizer"])
-        sched.load_state_dict(ckpt["scheduler"])
-        scaler.load_state_dict(ckpt["scaler"])
-        set_rng_state(ckpt["rng"])
-        history, start = list(ckpt["history"]), int(ckpt["epoch"])
+        history, start = restore(ckpt, model, opt, sched, scaler)
         log(f"resumed {out / 'last.pt'} after epoch {start}")
     flops = f"{count_flops(model, input_size) / 1e9:.3f} GFLOPs per image" if pre is None else "pretrained"
     log(
