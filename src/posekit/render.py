@@ -109,14 +109,11 @@ def _yuv(color: tuple[int, int, int]) -> tuple[int, int, int]:
             round(128 + (112.0 * r - 93.786 * g - 18.214 * b) / 255))
 
 
-def _op_extent(method: str, args: tuple, kwargs: dict) -> tuple[float, float, float, float]:
-    """The box an ImageDraw call may touch (x1, y1, x2, y2), before line widths."""
-    if method == "text":
-        x, y = args[0]
-        left, top, right, bottom = kwargs["font"].getbbox(args[1])
-        return x + left, y + top, x + right, y + bottom
-    xs, ys = args[0][0::2], args[0][1::2]
-    return min(xs), min(ys), max(xs), max(ys)
+def _text_extent(args: tuple, kwargs: dict) -> tuple[float, float, float, float]:
+    """The box (x1, y1, x2, y2) an ImageDraw ``text`` call with these arguments touches."""
+    x, y = args[0]
+    left, top, right, bottom = kwargs["font"].getbbox(args[1])
+    return x + left, y + top, x + right, y + bottom
 
 
 def draw_poses_yuv(planes: list[NDArray[np.uint8]], poses: Poses, min_keypoint_score: float = 0.2) -> None:
@@ -137,7 +134,7 @@ def draw_poses_yuv(planes: list[NDArray[np.uint8]], poses: Poses, min_keypoint_s
         shapes = [op for op in ops if op[0] != "text"]
         xy = np.array([op[1][0] for op in shapes], np.float64).reshape(-1, 4)
         is_line = np.array([op[0] == "line" for op in shapes], bool)
-        ext = [_op_extent(*op) for op in ops if op[0] == "text"]
+        ext = [_text_extent(args, kwargs) for method, args, kwargs in ops if method == "text"]
         if len(xy):
             ends = np.stack([xy[:, :2], xy[:, 2:]])
             ext.append((*ends.min(axis=(0, 1)), *ends.max(axis=(0, 1))))
@@ -201,25 +198,16 @@ def _draw_shapes(core, mode: str, shapes: list[tuple[str, tuple, dict]], coords:
 
 def _moved_all(xy: NDArray[np.float64], is_line: NDArray[np.bool_], x0: int, y0: int, k: int
                ) -> NDArray[np.float64]:
-    """``_moved`` for all (n, 4) boxes / line ends at once (``is_line``: which rows are lines)."""
+    """(n, 4) ImageDraw coordinates (``is_line``: which rows are line ends, the others boxes) moved to a
+    region whose corner is (x0, y0) and scaled down by ``k``. Line points are pixel centres
+    (i -> (i + 0.5) / k - 0.5); a rectangle's or an ellipse's box includes its end pixel
+    (x2 -> (x2 + 1) / k - 1), so a border drawn inwards covers the same pixels at both scales."""
     out = xy - np.array([x0, y0, x0, y0], np.float64)
     if k == 1:
         return out
     lines = (out + 0.5) / k - 0.5
     boxes = np.concatenate([out[:, :2] / k, (out[:, 2:] + 1) / k - 1], axis=1)
     return np.where(is_line[:, None], lines, boxes)
-
-
-def _moved(method: str, xy: tuple[float, ...], x0: int, y0: int, k: int) -> list[float]:
-    """ImageDraw coordinates moved to a region whose corner is (x0, y0) and scaled down by ``k``. Line
-    points are pixel centres (i -> (i + 0.5) / k - 0.5); a rectangle's or an ellipse's box includes its end
-    pixel (x2 -> (x2 + 1) / k - 1), so a border drawn inwards covers the same pixels at both scales."""
-    shifted = [v - (x0 if n % 2 == 0 else y0) for n, v in enumerate(xy)]
-    if k == 1:
-        return shifted
-    if method == "line":
-        return [(v + 0.5) / k - 0.5 for v in shifted]
-    return [v / k if n < 2 else (v + 1) / k - 1 for n, v in enumerate(shifted)]
 
 
 @functools.lru_cache(maxsize=8)

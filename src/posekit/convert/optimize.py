@@ -183,7 +183,7 @@ def _pad_readers(name: str, readers: dict, outputs: set[str], perm: list[int]) -
             if below is None:
                 return None
             found += below
-        elif (node.op_type == "Conv" and node.input[0] == name and list(node.input[1:]).count(name) == 0
+        elif (node.op_type == "Conv" and node.input[0] == name and name not in node.input[1:]
               and _attr(node, "auto_pad", b"NOTSET") in (b"NOTSET", b"VALID")):
             found.append((node, perm))
         else:

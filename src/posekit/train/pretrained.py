@@ -13,7 +13,8 @@ the pretrained backbone's weights (frozen for ``--freeze-epochs``, trained at ``
 heads trained above it.
 
 Families: ``efficientpose`` (kind "heatmap": MSE on its heatmaps, all of LSP's joints by name) and the
-single-pose MoveNets (kind "movenet": their four raw heads, trained on cached FPN features only; COCO-17 has
+single-pose MoveNets (kind "movenet": their four raw heads, trained from a cache only (``--cache-features``:
+the FPN's features, or the crops to train the whole network); COCO-17 has
 no neck or head top, so a target's joints the model lacks are left out of the loss and the validation).
 """
 
