@@ -4,6 +4,8 @@
     PYTHONPATH=src python benchmarks/bench_topdown.py pipeline          # detector + crops, interleaved, ms
     PYTHONPATH=src python benchmarks/bench_topdown.py batch [--precision fp32 int8]  # 6 crops: one call vs
                                                                        # one per crop
+    PYTHONPATH=src python benchmarks/bench_topdown.py sizes [--precision fp32 int8]  # the session alone:
+                                                                       # ms per image at batch 1..12
     PYTHONPATH=src python benchmarks/bench_topdown.py table [--lsp N] [--models ...] [--detectors ...]
                                                              [--tta none flip flip,rot] [--gt-boxes]
 
@@ -164,6 +166,40 @@ def cmd_batch(args: argparse.Namespace) -> None:
               f"max keypoint difference {diff:.2e} px")
 
 
+def cmd_sizes(args: argparse.Namespace) -> None:
+    """The network session alone, ms per image at each batch size (one call per batch), batch sizes
+    interleaved: where batching could save time, the per-image cost falls as the batch grows."""
+    from posekit.models.registry import load_model
+    from posekit.models.runner import Runner
+
+    rng = np.random.default_rng(0)
+    for name, precision in [(n, p) for n in args.models for p in args.precision]:
+        model = load_model(name, threads=args.threads, min_score=0.0, precision=precision)
+        if getattr(model, "decoder", None) is None:
+            print(f"{name} {precision}: no network file with a free batch dimension")
+            continue
+        one = Runner(model.runner.path, threads=args.threads, fixed_dims=model.runner.fixed_dims)
+        free = Runner(model.runner.path, threads=args.threads)
+        inp = one.session.get_inputs()[0]
+        dtype = np.int32 if "int32" in inp.type else np.float32
+        side = [int(d) for d in inp.shape[1:]]
+        feeds = {b: {inp.name: (rng.random((b, *side)) * 255).astype(dtype)} for b in args.sizes}
+        runs = {"1 (batch-1 session)": (one, feeds[1][inp.name][:1], 1)} | {
+            str(b): (free, feeds[b][inp.name], b) for b in args.sizes}
+        times: dict[str, list[float]] = {k: [] for k in runs}
+        for runner, x, _ in runs.values():  # warm up
+            runner.run({inp.name: x})
+        for _ in range(args.repeat):
+            for key, (runner, x, b) in runs.items():
+                calls = max(1, max(args.sizes) // b)
+                t0 = time.perf_counter()
+                for _ in range(calls):
+                    runner.run({inp.name: x})
+                times[key].append((time.perf_counter() - t0) * 1000 / (calls * b))
+        row = ", ".join(f"batch {k}: {np.median(v):.2f}" for k, v in times.items())
+        print(f"{name} {precision}, {args.threads} thread(s), ms per image (median of {args.repeat}): {row}")
+
+
 def run_config(samples, model, kind: str, gt: bool = False):
     from posekit.evaluate import predict_dataset, score_coco, score_pck
 
@@ -227,6 +263,12 @@ def main(argv: list[str] | None = None) -> None:
     b.add_argument("--repeat", type=int, default=7)
     b.add_argument("--threads", type=int, default=1)
     b.add_argument("--precision", nargs="+", default=["fp32"], choices=("fp32", "int8"))
+    z = sub.add_parser("sizes")
+    z.add_argument("--models", nargs="+", default=["movenet-lightning", "movenet-thunder"])
+    z.add_argument("--sizes", nargs="+", type=int, default=[1, 2, 3, 6, 12])
+    z.add_argument("--repeat", type=int, default=15)
+    z.add_argument("--threads", type=int, default=1)
+    z.add_argument("--precision", nargs="+", default=["fp32", "int8"], choices=("fp32", "int8"))
     t = sub.add_parser("table")
     t.add_argument("--models", nargs="+", default=["movenet-thunder", "efficientpose"])
     t.add_argument("--detectors", nargs="+",
@@ -244,7 +286,8 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
     if not DATA.is_dir():
         sys.exit(f"{DATA} is absent: the benchmarks need the shared real data")
-    {"recall": cmd_recall, "pipeline": cmd_pipeline, "batch": cmd_batch, "table": cmd_table}[args.cmd](args)
+    {"recall": cmd_recall, "pipeline": cmd_pipeline, "batch": cmd_batch, "sizes": cmd_sizes,
+     "table": cmd_table}[args.cmd](args)
 
 
 if __name__ == "__main__":
