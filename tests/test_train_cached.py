@@ -120,9 +120,10 @@ def test_cached_movenet_finetune_cli_resume_export(tmp_path: Path, model_package
 
     from posekit.models.movenet import MoveNet
     from posekit.models.registry import load_model
-    from posekit.train.cached import head_module
+    from posekit.train.cached import MoveNetObjective, four_heads, head_module
     from posekit.train.checkpoint import load_checkpoint
-    from posekit.train.pretrained import resolve_init
+    from posekit.train.onnx_torch import OnnxModule
+    from posekit.train.pretrained import grow, resolve_init
 
     data = f"lspet:{_lspet_folder(tmp_path / 'lspet', 10)}"
     run = tmp_path / "run"
@@ -145,29 +146,92 @@ def test_cached_movenet_finetune_cli_resume_export(tmp_path: Path, model_package
     rows = (run / "log.csv").read_text().splitlines()
     assert [row.split(",")[0] for row in rows[1:]] == ["0", "1", "2"]
 
+    assert "grows output channels for neck, head_top" in r.stderr
+
     out = tmp_path / "lightning-ft.onnx"
     r = _posekit("train", "export", str(run / "last.pt"), "--out", str(out))
     assert r.returncode == 0, r.stderr
-    # the export is the zoo graph (same nodes) with the trained head weights: onnxruntime's raw heads equal
-    # the trained torch heads on the same trunk features
+    # the export is the zoo graph (same nodes, then the grown joints' two per head) with the trained head
+    # weights: onnxruntime's raw heads equal the trained torch heads on the same trunk features
     spec, zoo, _ = resolve_init("movenet-lightning")
+    spec, grown, _ = grow(spec, zoo, LSP14)
     exported = onnx.load(str(out))
-    assert [n.op_type for n in exported.graph.node] == [n.op_type for n in zoo.graph.node]
-    head = head_module(spec, zoo)
+    grown_ops = ["Conv", "Transpose"] * 3
+    assert [n.op_type for n in exported.graph.node] == [n.op_type for n in zoo.graph.node] + grown_ops
+    head = head_module(spec, grown)
     head.load_state_dict(load_checkpoint(run / "last.pt")["model"])
     feats = np.random.default_rng(0).uniform(0, 6, (1, 48, 48, 24)).astype(np.float32)
     names = list(spec.heads)
+    assert len(names) == 7
     session = ort.InferenceSession(_heads_graph(exported, spec.cut, names).SerializeToString(),
                                    providers=["CPUExecutionProvider"])
     got = session.run(names, {spec.cut: feats})
     with torch.no_grad():
         want = [t.numpy() for t in head(torch.from_numpy(feats))]
-        zoo_heads = [t.numpy() for t in head_module(spec, zoo)(torch.from_numpy(feats))]
+        zoo_heads = [t.numpy() for t in head_module(spec, grown)(torch.from_numpy(feats))]
     for g, w in zip(got, want, strict=True):
         assert np.abs(g - w).max() < 1e-4 * np.abs(w).max()
     assert np.abs(got[0] - zoo_heads[0]).max() > 1e-3  # the heatmap head was trained
+    assert np.abs(got[4] - zoo_heads[4]).max() > 1e-3  # and the grown joints' heatmaps
     np.testing.assert_allclose(got[1], zoo_heads[1], atol=1e-4)  # the centre head was kept
-    model = load_model(out, threads=1)
+    model = load_model(out, threads=1, min_score=0.0)
     assert isinstance(model, MoveNet) and model.spec.graph == str(out)
-    poses = model.predict(np.full((120, 90, 3), 90, np.uint8))
-    assert poses.xy.shape[1:] == (17, 2)
+    assert model.schema.name == "coco17+neck+head_top"
+    rgb = np.random.default_rng(1).integers(0, 255, (120, 90, 3), np.uint8)
+    poses = model.predict(rgb)
+    assert poses.xy.shape[1:] == (19, 2)
+    # the runtime (the graph's decoding for the 17, numpy for the grown 2) = the training's decoding of the
+    # exported network's heads, computed by torch from the same input image
+    tensor, lb = model.preprocess(rgb)
+    network = OnnxModule(exported, names, inputs=[spec.image])
+    with torch.no_grad():
+        heads = network(torch.from_numpy(tensor.astype(np.float32)))
+    rows = MoveNetObjective(spec, list(range(19))).decoder(*(h.numpy() for h in four_heads(heads)))
+    xy = lb.to_image(rows[0, 0, :, 1::-1] * np.float32(spec.input_size[0]))
+    np.testing.assert_allclose(poses.xy[0], xy, atol=0.05)
+    np.testing.assert_allclose(poses.scores[0], rows[0, 0, :, 2], atol=1e-4)
+
+
+def test_movenet_grows_channels_for_lsp_joints(model_package: Path) -> None:
+    """LSP's neck and head top on a COCO-17 MoveNet: new channels beside the heads, seeded from the shoulders
+    (neck: their mean, exactly, in the linear regression head) and the nose; the zoo's outputs untouched."""
+    import onnxruntime as ort
+
+    from posekit.models.movenet import grown_heads
+    from posekit.skeletons import get_schema
+    from posekit.train.pretrained import grow, resolve_init
+
+    spec, zoo, _ = resolve_init("movenet-lightning")
+    grown_spec, grown, channels = grow(spec, zoo, LSP14)
+    assert grown_spec.schema == "coco17+neck+head_top" and len(grown_spec.joints) == 19
+    assert channels == [16, 14, 12, 11, 13, 15, 10, 8, 6, 5, 7, 9, 17, 18]
+    schema = get_schema(grown_spec.schema)
+    assert schema.keypoints[17:] == ("neck", "head_top")
+    assert {(schema.keypoints[a], schema.keypoints[b]) for a, b in schema.edges[16:]} == {
+        ("neck", "head_top"), ("right_shoulder", "neck"), ("left_shoulder", "neck")}
+    x = np.random.default_rng(2).integers(0, 255, (1, 192, 192, 3)).astype(np.int32)
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    probe = onnx.ModelProto()
+    probe.CopyFrom(grown)  # + the zoo's regression head as an output
+    probe.graph.output.append(onnx.helper.make_tensor_value_info(spec.heads[2], onnx.TensorProto.FLOAT,
+                                                                 [None] * 4))
+    run = [ort.InferenceSession(m.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+           for m in (zoo, grown, probe)]
+    before = run[0].run(None, {"input": x})[0]
+    after = run[1].run(None, {"input": x})
+    np.testing.assert_array_equal(after[0], before)  # the zoo's output is the same
+    names = [o.name for o in run[1].get_outputs()]
+    assert names[1:] == list(grown_heads())
+    heads = dict(zip(names, after, strict=True))
+    regress = run[2].run([spec.heads[2]], {"input": x})[0]  # (1, 48, 48, 34): joint j at 2j, 2j + 1
+    neck = heads[grown_heads()[2]][..., 0:2]
+    np.testing.assert_allclose(neck, 0.5 * (regress[..., 10:12] + regress[..., 12:14]), atol=1e-4)
+    # a grown export as --init keeps its channels; one grown for other joints is refused
+    assert grow(spec, grown, LSP14)[1].graph.node[-1].name == grown.graph.node[-1].name
+    assert len(grow(spec, grown, LSP14)[1].graph.node) == len(grown.graph.node)
+    with pytest.raises(PosekitError, match="grew joints neck,head_top"):
+        grow(spec, grown, get_schema("coco17+neck"))
+    # a run checkpointed before posekit grew joints (its channels hold -1) resumes and exports ungrown
+    old_spec, old_graph, old_channels = grow(spec, zoo, LSP14, enabled=False)
+    assert old_spec == spec and old_graph is zoo and old_channels[-2:] == [-1, -1]

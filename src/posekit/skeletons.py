@@ -6,6 +6,7 @@ horizontal flip swaps.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -139,12 +140,34 @@ SCHEMAS: dict[str, Schema] = {s.name: s for s in (COCO17, MPII16, LSP14, BLAZEPO
 
 
 def get_schema(name: str) -> Schema:
+    """A schema by name: one of ``SCHEMAS``, or ``base+joint+joint`` (`grown_schema`)."""
     from posekit.errors import PosekitError
 
-    try:
+    if name in SCHEMAS:
         return SCHEMAS[name]
-    except KeyError:
-        raise PosekitError(f"unknown keypoint schema {name!r}; known: {', '.join(SCHEMAS)}") from None
+    base, *joints = name.split("+")
+    if joints and base in SCHEMAS:
+        return grown_schema(SCHEMAS[base], joints)
+    raise PosekitError(f"unknown keypoint schema {name!r}; known: {', '.join(SCHEMAS)} (or base+joint+...)")
+
+
+def grown_schema(base: Schema, joints: Sequence[str]) -> Schema:
+    """``base`` with ``joints`` appended (a model that grew output channels for a dataset's joints it lacked:
+    MoveNet fine-tuned on LSP gives ``coco17+neck+head_top``). Named ``base+joint+...``; the new joints take
+    their edges from the first schema of ``SCHEMAS`` that has them all (edges whose ends both exist)."""
+    from posekit.errors import PosekitError
+
+    joints = tuple(joints)
+    clash = [j for j in joints if j in base.keypoints or joints.count(j) > 1]
+    donor = next((s for s in SCHEMAS.values() if set(joints) <= set(s.keypoints)), None)
+    if clash or donor is None:
+        raise PosekitError(f"schema {base.name}+{'+'.join(joints)}: "
+                           + (f"{clash[0]} is already a joint" if clash else
+                              f"no known schema has the joints {', '.join(joints)}"))
+    names = base.keypoints + joints
+    pairs = [(donor.keypoints[a], donor.keypoints[b]) for a, b in donor.edges]
+    new = [(a, b) for a, b in pairs if {a, b} <= set(names) and {a, b} & set(joints)]
+    return Schema("+".join((base.name, *joints)), names, base.edges + _edges(names, new), _flips(names))
 
 
 # Joints that are the same point under different names in different schemas. Everything else maps by

@@ -57,6 +57,21 @@ HEADS = {
 }
 
 
+# A fine-tuned single-pose MoveNet may carry output channels for joints COCO-17 lacks (``posekit train --init
+# movenet-* --cache-features K`` on LSP grows neck and head top): 1x1 convolutions beside the heatmap,
+# regression and offset heads' last ones, named GROWN + the head's tensor, graph outputs beside the zoo's
+# (with the centre head's raw map). The zoo's 17 joints keep the graph's own decoding; the grown ones are
+# decoded by the same rule in numpy (`SinglePoseDecoder`, the same centre cell) and appended.
+GROWN = "posekit/grown/"
+
+
+def grown_heads() -> tuple[str, str, str, str]:
+    """The four maps the grown joints decode from: their heatmap, the zoo's centre, their regression and
+    offsets (the order `SinglePoseDecoder` takes)."""
+    heat, centre, regress, offset = HEADS[False]
+    return GROWN + heat, centre, GROWN + regress, GROWN + offset
+
+
 def split_onnx(spec: ModelSpec) -> tuple[Path, Path]:
     """The cached network part (float image -> the ``HEADS``; single-pose: any batch of S x S images,
     MultiPose: one image of any size) and decoder part (the graph's own decoding, one image) of a zoo
@@ -82,6 +97,12 @@ class MoveNet:
         self.min_score = min_score
         self.input_name = runner.input_names[0]
         self.decoder: SinglePoseDecoder | MultiPoseDecoder | None = None
+        self.grown: SinglePoseDecoder | None = None
+        if grown_heads()[0] in runner.output_names:  # a fine-tuned file with grown joints
+            from posekit.models.registry import get_spec
+
+            base = get_spec(runner.metadata()["posekit.base"])
+            self.grown = SinglePoseDecoder.from_onnx(split_onnx(base)[1])
 
     @classmethod
     def load(cls, spec: ModelSpec, threads: int | None = None, min_score: float = 0.25) -> MoveNet:
@@ -129,7 +150,10 @@ class MoveNet:
     def decode(self, outputs: dict[str, NDArray[np.float32]]) -> NDArray[np.float32]:
         """The runner's outputs -> the graph's output (B images' heads decoded at once: (B, 1, 17, 3))."""
         if self.decoder is None:
-            return next(iter(outputs.values()))
+            rows = next(iter(outputs.values()))
+            if self.grown is None:
+                return rows
+            return np.concatenate([rows, self.grown(*(outputs[name] for name in grown_heads()))], axis=2)
         return self.decoder(*(outputs[name] for name in HEADS[self.spec.multi_person]))
 
     def postprocess(self, raw: NDArray[np.float32], lb: Letterbox) -> Poses:
@@ -142,7 +166,7 @@ class MoveNet:
             boxes = lb.to_image(boxes_yx).reshape(-1, 4)
             pose_scores = rows[:, 55]
         else:
-            kp = raw.reshape(1, 17, 3)
+            kp = raw.reshape(1, -1, 3)  # 17 joints, and a fine-tuned file's grown ones
             boxes = None
             pose_scores = kp[:, :, 2].mean(axis=1)
         xy = lb.to_image(kp[:, :, 1::-1] * size)

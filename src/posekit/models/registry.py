@@ -76,11 +76,15 @@ def _load(name_or_path: str | Path, threads: int | None = None, **options):
             raise PosekitError(f"{path}: no such model file; pass a zoo name ({', '.join(list_models())})")
         from posekit.models.heatmap import HeatmapModel
 
-        base = _finetuned_base(path)
+        base, schema = _finetuned_base(path)
         if base is not None:  # a zoo graph with fine-tuned weights: the zoo family runs it
             from dataclasses import replace
 
-            spec = replace(get_spec(base), name=path.stem, graph=str(path),
+            from posekit.skeletons import get_schema
+
+            zoo = get_spec(base)
+            spec = replace(zoo, name=path.stem, graph=str(path),
+                           schema=get_schema(schema) if schema else zoo.schema,
                            summary=f"{base} fine-tuned by posekit train ({path.name})")
             return _family_model(spec, Runner(path, threads=threads), options)
         unknown = sorted(set(options) - {"min_score"})
@@ -96,16 +100,19 @@ def _load(name_or_path: str | Path, threads: int | None = None, **options):
     return _family_model(spec, Runner(onnx_path(spec), threads=threads), options)
 
 
-def _finetuned_base(path: Path) -> str | None:
-    """The zoo model a `posekit train export` of an --init run was fine-tuned from, else None."""
+def _finetuned_base(path: Path) -> tuple[str | None, str]:
+    """The zoo model a `posekit train export` of an --init run was fine-tuned from and the schema of its
+    outputs (the zoo's, or with grown joints: ``coco17+neck+head_top``), else (None, "")."""
     import onnx
 
     try:
         proto = onnx.load(str(path), load_external_data=False)
     except Exception:  # not ONNX: HeatmapModel.from_path reports it
-        return None
+        return None, ""
     props = {p.key: p.value for p in proto.metadata_props}
-    return props.get("posekit.base") if props.get("posekit.kind") == "finetuned" else None
+    if props.get("posekit.kind") != "finetuned":
+        return None, ""
+    return props.get("posekit.base"), props.get("posekit.schema", "")
 
 
 def _family_model(spec: ModelSpec, runner: Runner, options: dict):

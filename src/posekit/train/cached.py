@@ -14,8 +14,9 @@ Losses, by the family's kind:
   joint's cell and its 8 neighbours (the decoder reads the offset where its argmax lands); 0.25 x L1 on the
   regression at the centre cell the frozen centre head picks (as the decoder picks it). Targets in
   cells: u = input px / 4 (the decoder maps cell + offset back as (cell + offset) * 4). Model channels the
-  data lacks (COCO-17's face joints on LSP) get no loss; the data's joints the model lacks (LSP's neck and
-  head top) are left out of loss and validation.
+  data lacks (COCO-17's face joints on LSP) get no loss; for the data's joints the model lacks (LSP's neck
+  and head top) the model grows channels (`posekit.train.pretrained.grow`), trained and validated with the
+  others.
 Validation decodes as the runtime does (MoveNet: `posekit.decode.movenet.SinglePoseDecoder`) on the plain
 crop of each validation person and scores PCK@0.2 on the joints both have (`posekit.train.validation`).
 """
@@ -90,6 +91,16 @@ def spatial_cross_entropy(logits: torch.Tensor, u: torch.Tensor, mask: torch.Ten
 REGRESSION_WEIGHT = 0.25
 
 
+def four_heads(outputs: list[torch.Tensor]) -> list[torch.Tensor]:
+    """MoveNet's raw heads (heatmap, centre, regression, offset), a grown model's channels (`pretrained.grow`:
+    its heatmap, regression and offset outputs after the four) appended to the zoo's."""
+    if len(outputs) == 4:
+        return outputs
+    heat, centre, regress, offset, grown_heat, grown_regress, grown_offset = outputs
+    return [torch.cat([heat, grown_heat], -1), centre, torch.cat([regress, grown_regress], -1),
+            torch.cat([offset, grown_offset], -1)]
+
+
 class MoveNetObjective:
     """Targets, loss and decoding of MoveNet's four raw heads (heatmap, centre, regression, offset)."""
 
@@ -119,7 +130,7 @@ class MoveNetObjective:
         return u, w * inside.float()
 
     def loss(self, outputs: list[torch.Tensor], xy: torch.Tensor, labelled: torch.Tensor) -> torch.Tensor:
-        heat, centre, regress, offset = outputs
+        heat, centre, regress, offset = four_heads(outputs)
         b, h, w, k = heat.shape
         u, weight = self.model_joints(xy, labelled)
         cx = u[..., 0].round().clamp(0, w - 1)
@@ -156,7 +167,7 @@ class MoveNetObjective:
 
     def decode(self, outputs: list[torch.Tensor]) -> NDArray[np.float32]:
         """Heads -> (B, J, 2) target joints in input px (NaN where the model lacks the joint)."""
-        rows = self.decoder(*(o.detach().float().numpy() for o in outputs))[:, 0]  # (B, K, 3) y, x, score
+        rows = self.decoder(*(o.detach().float().numpy() for o in four_heads(outputs)))[:, 0]  # (B, K, 3)
         size = np.array(self.spec.input_size[::-1], np.float32)
         xy = rows[..., 1::-1] * size
         out = np.full((len(xy), len(self.channels), 2), np.nan, np.float32)
@@ -231,7 +242,7 @@ def train_cached(
     the same checkpoints (``model``: the head module's state), log.csv and curves."""
     from posekit.train.loop import _write_csv
     from posekit.train.plot import plot_curves
-    from posekit.train.pretrained import channel_map, resolve_init
+    from posekit.train.pretrained import grow, resolve_init
 
     spec, proto, digest = resolve_init(config.init)
     if not spec.cut:
@@ -242,7 +253,10 @@ def train_cached(
     if ckpt and ckpt["schema"] != schema.name:
         raise PosekitError(f"--resume {out}: the run trained on {ckpt['schema']}, this data is "
                            f"{schema.name}; resume with the run's own data")
-    channels = channel_map(spec, schema, allow_missing=spec.kind == "movenet")
+    spec, proto, channels = grow(spec, proto, schema, enabled=not ckpt or -1 not in ckpt["init"]["channels"])
+    if "+" in spec.schema:
+        grown = ", ".join(spec.schema.split("+")[1:])
+        log(f"{spec.base} grows output channels for {grown} (the data's joints it lacks)")
     sigma = config.sigma if config.sigma is not None else spec.sigma
     objective = _objective(spec, channels, sigma)
     identity = {"init": config.init, "base": spec.base, "sha256": digest, "schema": schema.name,

@@ -120,7 +120,8 @@ def export_finetuned(ckpt: dict[str, Any], out: str | Path) -> Path:
     """A fine-tuned checkpoint (``--init``) as its zoo graph with the trained weights written back: the same
     input, preprocessing, outputs and in-graph decoding as the zoo model, so `posekit.models.registry`
     runs it with the zoo family's own code. Metadata: posekit.kind "finetuned", posekit.base (zoo model),
-    posekit.schema (the graph's output schema), posekit.trained_on (the data's schema), posekit.val_pck."""
+    posekit.schema (the graph's output schema), posekit.trained_on (the data's schema), posekit.val_pck,
+    posekit.grown (joints a MoveNet grew channels for, `posekit.train.pretrained.grow`: extra outputs)."""
     from posekit.train.pretrained import FINETUNED_KIND, resolve_init
 
     init = ckpt["init"]
@@ -131,8 +132,12 @@ def export_finetuned(ckpt: dict[str, Any], out: str | Path) -> Path:
         raise PosekitError(f"{init['init']}: changed since this run was trained (sha256 "
                            f"{init['sha256'][:12]}); export needs the graph it started from")
     if (ckpt.get("train_config") or {}).get("cache_features"):
+        from posekit.skeletons import get_schema as schema_named
         from posekit.train.cached import head_module
+        from posekit.train.pretrained import grow
 
+        spec, source, _ = grow(spec, source, schema_named(ckpt["schema"]),  # grown joints' channels
+                               enabled=-1 not in init["channels"])
         graph = head_module(spec, source, ckpt["train_config"].get("cache_at", "trunk"))  # cached training
     else:
         from posekit.skeletons import get_schema as schema_named
@@ -146,6 +151,7 @@ def export_finetuned(ckpt: dict[str, Any], out: str | Path) -> Path:
     row = next((r for r in history if r["epoch"] == ckpt["epoch"]), None)
     meta = {"posekit.kind": FINETUNED_KIND, "posekit.base": spec.base, "posekit.schema": spec.schema,
             "posekit.trained_on": ckpt["schema"], "posekit.epoch": str(ckpt["epoch"])}
+    meta |= {p.key: p.value for p in proto.metadata_props if p.key == "posekit.grown"}
     if row is not None and row["val_pck"] == row["val_pck"]:
         meta["posekit.val_pck"] = repr(float(row["val_pck"]))
     kept = [p for p in proto.metadata_props if not p.key.startswith("posekit.")]

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import onnx
 import torch
 from torch import nn
@@ -146,6 +147,92 @@ def channel_map(spec: FineTuneSpec, target: Schema, allow_missing: bool = False)
             f"--init {spec.base}: the data's {target.name} has joints {model_schema.name} lacks "
             f"({', '.join(missing)}); this family's head cannot grow new channels yet")
     return [spec.joints.index(model_schema.keypoints[j]) if j is not None else -1 for j in by_name]
+
+
+# Starting weights of a grown joint's channels: a mix of the model's joints' channels (the same mix for the
+# heatmap, regression and offset heads). The weights sum to 1, so the regression starts at that point:
+# the neck midway between the shoulders, the head top above the nose by half the nose-to-neck distance.
+# A joint not listed starts as the mean of all the model's joints.
+GROWN_SEEDS: dict[str, dict[str, float]] = {
+    "neck": {"left_shoulder": 0.5, "right_shoulder": 0.5},
+    "head_top": {"nose": 1.5, "left_shoulder": -0.25, "right_shoulder": -0.25},
+}
+
+
+def grow(spec: FineTuneSpec, proto: onnx.ModelProto, target: Schema, enabled: bool = True
+         ) -> tuple[FineTuneSpec, onnx.ModelProto, list[int]]:
+    """A MoveNet whose schema lacks some of the data's joints (COCO-17 on LSP: neck, head top) grows output
+    channels for them: (spec with the grown joints and heads, graph with them, the data's joints -> the
+    grown model's channels). Other families, data whose joints the model has, or ``enabled`` False (a run
+    checkpointed before posekit grew joints: its channels hold -1) come back as they are (with
+    `channel_map`'s channels, -1 for a joint the model lacks; a heatmap family refuses those there)."""
+    from posekit.models.movenet import GROWN, HEADS
+
+    channels = channel_map(spec, target, allow_missing=spec.kind == "movenet")
+    joints = [target.keypoints[i] for i, c in enumerate(channels) if c < 0]
+    if not joints or not enabled:
+        return spec, proto, channels
+    from dataclasses import replace
+
+    from posekit.skeletons import grown_schema
+
+    schema = grown_schema(get_schema(spec.schema), joints)
+    grown = replace(spec, joints=spec.joints + tuple(joints), schema=schema.name,
+                    heads=spec.heads + tuple(GROWN + h for i, h in enumerate(HEADS[False]) if i != 1))
+    channels = [c if c >= 0 else len(spec.joints) + joints.index(target.keypoints[i])
+                for i, c in enumerate(channels)]
+    return grown, grow_heads(proto, spec, joints), channels
+
+
+def grow_heads(proto: onnx.ModelProto, spec: FineTuneSpec, joints: list[str]) -> onnx.ModelProto:
+    """A copy of a single-pose MoveNet graph with output channels for ``joints``: beside the heatmap (1 per
+    joint), regression (2) and offset (2) heads' last 1x1 convolution, another one on the same features,
+    whose output (NHWC, named GROWN + the head) the graph also returns, as it returns the centre head's
+    raw map; its weights start from ``GROWN_SEEDS``. A graph that already has them (a grown export used
+    as ``--init``) is returned as it is."""
+    from onnx import helper, numpy_helper
+
+    from posekit.models.movenet import GROWN, HEADS
+
+    out = onnx.ModelProto()
+    out.CopyFrom(proto)
+    g = out.graph
+    producers = {o: n for n in g.node for o in n.output}
+    inits = {i.name: i for i in g.initializer}
+    heat, centre, regress, offset = HEADS[False]
+    if GROWN + heat in producers:
+        have = [p.value for p in proto.metadata_props if p.key == "posekit.grown"]
+        if have != [",".join(joints)]:
+            raise PosekitError(f"--init: the graph grew joints {have[0] if have else '?'}, the data lacks "
+                               f"{', '.join(joints)}; start from the zoo model instead")
+        return out
+    names = list(spec.joints)
+    for head, per in ((heat, 1), (regress, 2), (offset, 2)):
+        back = producers[head]  # Transpose NCHW -> NHWC of the head's last Conv
+        conv = producers[back.input[0]]
+        w, b = (numpy_helper.to_array(inits[conv.input[i]]) for i in (1, 2))
+        rows_w, rows_b = [], []
+        for joint in joints:
+            seed = GROWN_SEEDS.get(joint) or {n: 1 / len(names) for n in names}
+            for c in range(per):
+                rows_w.append(sum(f * w[names.index(n) * per + c] for n, f in seed.items()))
+                rows_b.append(sum(f * b[names.index(n) * per + c] for n, f in seed.items()))
+        name = GROWN + head
+        g.initializer.extend([numpy_helper.from_array(np.stack(rows_w).astype(np.float32), f"{name}/w"),
+                              numpy_helper.from_array(np.array(rows_b, np.float32), f"{name}/b")])
+        node = helper.make_node("Conv", [conv.input[0], f"{name}/w", f"{name}/b"], [f"{name}/nchw"],
+                                name=f"{name}/Conv")
+        node.attribute.extend(conv.attribute)
+        turn = helper.make_node("Transpose", [f"{name}/nchw"], [name], name=f"{name}/Transpose")
+        turn.attribute.extend(back.attribute)
+        g.node.extend([node, turn])
+    for name in (GROWN + heat, centre, GROWN + regress, GROWN + offset):
+        g.output.append(helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, [None] * 4))
+    kept = [p for p in out.metadata_props if p.key != "posekit.grown"]
+    del out.metadata_props[:]
+    out.metadata_props.extend(kept)
+    out.metadata_props.add(key="posekit.grown", value=",".join(joints))
+    return out
 
 
 class PretrainedHeatmaps(nn.Module):
