@@ -61,6 +61,16 @@ def test_refine_keeps_mediapipes_bounds_checks():
     assert refine_from_heatmap(np.array([[5 / 64, 80 / 64]]), hm)[0, 1] == pytest.approx(80 / 64)
 
 
+def test_refine_from_logits_equals_refine_from_probabilities():
+    rng = np.random.default_rng(5)
+    logits = rng.normal(0, 3, (64, 64, 5)).astype(np.float32)
+    uv = np.array([[0.5, 0.5], [0.01, 0.02], [0.99, 0.3], [0.3, 65.2 / 64], [1.2, 0.5]], np.float32)
+    probs = (1 / (1 + np.exp(-logits))).astype(np.float32)
+    want = refine_from_heatmap(uv, probs)
+    assert not np.array_equal(want[:4], uv[:4])  # refined
+    np.testing.assert_allclose(refine_from_heatmap(uv, logits, logits=True), want, rtol=1e-6)
+
+
 # --- ImageToTensorCalculator's warp -------------------------------------------------------------------
 
 def test_warp_samples_pixel_indices_bilinearly_with_the_chosen_border():

@@ -58,6 +58,7 @@ SPECS = tuple(
 LANDMARK_INPUT = 256
 HEATMAP_KERNEL = 7  # pose_landmark_cpu: RefineLandmarksFromHeatmapCalculator kernel_size
 HEATMAP_MIN_CONFIDENCE = 0.5  # its min_confidence_to_refine (the option's default)
+HEATMAP_LOGITS = "output_heatmap"  # posekit's landmark graph: the heatmap before its sigmoid
 # posekit's additions to MediaPipe's single-image pipeline, tuned on LSP Extended 7,001-8,000 (PCK@0.2):
 ALTERNATES = 2  # detections tried one by one, after the first ``max_poses``, before the whole image
 ROI_CHECK = 0.1  # roi_change between a person's ROI and its landmarks' ROI above which the model runs again
@@ -135,18 +136,16 @@ class BlazePoseDetector:
 
     @classmethod
     def load(cls, threads: int | None = None, **options) -> BlazePoseDetector:
-        from posekit.convert import cached_onnx
+        return cls(Runner(detector_graph(), threads=threads), **options)
 
-        return cls(Runner(fast_graph(cached_onnx("blazepose-detector")), threads=threads), **options)
-
-    def preprocess(self, rgb: NDArray[np.uint8]) -> tuple[NDArray[np.float32], Roi]:
-        """(H, W, 3) uint8 -> (1, 224, 224, 3) float32 in -1..1 and the letterbox square it shows."""
+    def preprocess(self, rgb: NDArray[np.uint8]) -> tuple[NDArray[np.uint8], Roi]:
+        """(H, W, 3) uint8 -> the (1, 224, 224, 3) uint8 letterboxed image (the graph scales it to -1..1) and
+        the letterbox square it shows."""
         roi = letterbox_roi(rgb.shape[1], rgb.shape[0])
         boxed = warp(rgb, crop_matrix(roi, DETECTOR_INPUT), (DETECTOR_INPUT, DETECTOR_INPUT), border="zero")
-        tensor = np.multiply(boxed[None], np.float32(1 / 127.5), dtype=np.float32)
-        return np.subtract(tensor, np.float32(1), out=tensor), roi
+        return boxed[None], roi
 
-    def infer(self, tensor: NDArray[np.float32]) -> NDArray[np.float32]:
+    def infer(self, tensor: NDArray[np.uint8]) -> NDArray[np.float32]:
         return next(iter(self.runner.run({self.input_name: tensor}).values()))[0]
 
     def postprocess(self, raw: NDArray[np.float32], letterbox: Roi, min_score: float | None = None
@@ -228,13 +227,13 @@ class BlazePose:
         graph = landmark_graph(spec.graph, bool(options.get("segmentation", False)))
         return cls(spec, Runner(graph, threads=threads), **options)
 
-    def crops(self, rgb: NDArray[np.uint8], rois: tuple[Roi, ...]) -> NDArray[np.float32]:
-        """(N, 256, 256, 3) float32 in 0..1: each ROI sampled bilinearly, the image's border replicated."""
+    def crops(self, rgb: NDArray[np.uint8], rois: tuple[Roi, ...]) -> NDArray[np.uint8]:
+        """(N, 256, 256, 3) uint8: each ROI sampled bilinearly, the image's border replicated (the landmark
+        graph scales it to 0..1)."""
         size = (LANDMARK_INPUT, LANDMARK_INPUT)
-        crops = np.stack([warp(rgb, crop_matrix(r, LANDMARK_INPUT), size) for r in rois])
-        return np.multiply(crops, np.float32(1 / 255), dtype=np.float32)
+        return np.stack([warp(rgb, crop_matrix(r, LANDMARK_INPUT), size) for r in rois])
 
-    def landmarks(self, crops: NDArray[np.float32]) -> dict[str, NDArray[np.float32]]:
+    def landmarks(self, crops: NDArray[np.uint8]) -> dict[str, NDArray[np.float32]]:
         return self.runner.run({self.input_name: crops})
 
     def postprocess(self, out: dict[str, NDArray[np.float32]], rois: tuple[Roi, ...],
@@ -242,9 +241,9 @@ class BlazePose:
         """Landmark outputs for N >= 1 crops -> BlazePoseResult in image pixels (image_size = (W, H))."""
         n = len(rois)
         ld = out["ld_3d"].reshape(n, -1, 5)
-        heat = out["activation_heatmap"]
+        heat = out[HEATMAP_LOGITS]
         uv = LANDMARK_INPUT * np.stack([
-            refine_from_heatmap(p[:, :2] / LANDMARK_INPUT, hm, HEATMAP_KERNEL, HEATMAP_MIN_CONFIDENCE)
+            refine_from_heatmap(p[:, :2] / LANDMARK_INPUT, hm, HEATMAP_KERNEL, HEATMAP_MIN_CONFIDENCE, True)
             for p, hm in zip(ld[:, :heat.shape[-1]], heat, strict=True)])
         xy_all = np.stack([r.to_image(p, LANDMARK_INPUT) for r, p in zip(rois, uv, strict=True)])
         xy, aux = xy_all[:, :33], xy_all[:, 33:35]
@@ -385,9 +384,23 @@ def _image_to_crop(roi: Roi) -> NDArray[np.float64]:
 
 
 def landmark_graph(graph: str, segmentation: bool = False) -> Path:
-    """The cached ONNX landmark model ``graph`` as posekit runs it (``fast_graph``); without
-    ``segmentation``, cut down to the outputs posekit reads: the segmentation decoder is about half the
-    model's time, and onnxruntime runs every node of a graph whatever outputs are asked for."""
+    """The cached ONNX landmark model ``graph`` as posekit runs it (``fast_graph``): a uint8 crop in (scaled
+    to 0..1 in the graph), the heatmap out before its sigmoid (``HEATMAP_LOGITS``: the refinement takes the
+    sigmoid of the 7 x 7 cells it reads). Without ``segmentation``, cut down to the outputs posekit reads
+    (the segmentation decoder is about half the model's time, and onnxruntime runs every node of a graph
+    whatever outputs are asked for) and the heatmap's upsampling given constant scales (onnxruntime's NCHWc
+    kernel: heatmap within about 1e-6; the segmentation decoder magnifies that to 2e-4, so it keeps its
+    own)."""
     from posekit.convert import cached_onnx
 
-    return fast_graph(cached_onnx(graph), () if segmentation else ("activation_segmentation",))
+    return fast_graph(cached_onnx(graph), () if segmentation else ("activation_segmentation",),
+                      logits=(("activation_heatmap", HEATMAP_LOGITS),), uint8_image=(1 / 255, 0.0),
+                      resize_scales=not segmentation)
+
+
+def detector_graph() -> Path:
+    """The cached ONNX detector as posekit runs it (``fast_graph``): the letterboxed uint8 image in, scaled
+    to -1..1 in the graph."""
+    from posekit.convert import cached_onnx
+
+    return fast_graph(cached_onnx("blazepose-detector"), uint8_image=(1 / 127.5, -1.0))
