@@ -87,6 +87,21 @@ def test_warp_samples_pixel_indices_bilinearly_with_the_chosen_border():
     np.testing.assert_array_equal(warp(img, right, (2, 2), border="zero"), np.zeros((2, 2, 3)))
 
 
+@pytest.mark.parametrize("border, mode", [("replicate", "edge"), ("zero", "constant")])
+@pytest.mark.parametrize("box", [(-3, -2, 9, 8), (2, 1, 5, 4), (0, 3, 11, 5), (-1, -1, 7, 6)])
+def test_warp_region_is_the_image_padded_with_its_border(border, mode, box):
+    from posekit.models.blazepose import _region
+
+    img = np.random.default_rng(2).integers(0, 256, (6, 7, 3)).astype(np.uint8)
+    x0, y0, x1, y1 = box
+    inside = (max(x0, 0), max(y0, 0), min(x1, 7), min(y1, 6))
+    pads = ((inside[1] - y0, y1 - inside[3]), (inside[0] - x0, x1 - inside[2]), (0, 0))
+    want = np.pad(img[inside[1]:inside[3], inside[0]:inside[2]], pads, mode=mode)
+    got = _region(img, inside, box, border)
+    assert got.flags.c_contiguous
+    np.testing.assert_array_equal(got, want)
+
+
 def test_letterbox_square_matches_mediapipes_normalised_frame():
     roi = letterbox_roi(640, 480)
     # Normalised (0, 0) of the 224 input is pixel index (0, -80); (1, 1) is index (640, 560).

@@ -22,6 +22,7 @@ tests/test_blazepose_mediapipe.py):
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -75,11 +76,14 @@ def warp(src: NDArray, matrix: NDArray[np.floating], size: tuple[int, int], bord
     of the output. Outside ``src``: its nearest border pixel (``border="replicate"``) or 0 (``"zero"``)."""
     from PIL import Image as PILImage
 
-    m = np.asarray(matrix, np.float64)
+    # the source box the samples need, in plain floats (numpy's per-call cost is most of this for 4 corners)
+    (a, b, c), (d, e, f) = np.asarray(matrix, np.float64).tolist()
     w, h = size
-    corners = np.array([[0, 0], [w - 1, 0], [0, h - 1], [w - 1, h - 1]], np.float64) @ m[:, :2].T + m[:, 2]
-    x0, y0 = np.floor(corners.min(axis=0)).astype(int) - 1
-    x1, y1 = np.floor(corners.max(axis=0)).astype(int) + 3
+    us, vs = (0, w - 1, 0, w - 1), (0, 0, h - 1, h - 1)
+    xs = [a * u + b * v + c for u, v in zip(us, vs, strict=True)]
+    ys = [d * u + e * v + f for u, v in zip(us, vs, strict=True)]
+    x0, y0 = math.floor(min(xs)) - 1, math.floor(min(ys)) - 1
+    x1, y1 = math.floor(max(xs)) + 3, math.floor(max(ys)) + 3
     sh, sw = src.shape[:2]
     if border == "zero":  # OpenCV blends the edge pixels with black: one ring of zeros is all it takes
         if x1 <= 0 or y1 <= 0 or x0 >= sw or y0 >= sh:
@@ -90,16 +94,33 @@ def warp(src: NDArray, matrix: NDArray[np.floating], size: tuple[int, int], bord
     ix0, iy0 = min(max(x0, 0), sw - 1), min(max(y0, 0), sh - 1)
     ix1, iy1 = max(min(x1, sw), ix0 + 1), max(min(y1, sh), iy0 + 1)
     x0, y0, x1, y1 = min(x0, ix0), min(y0, iy0), max(x1, ix1), max(y1, iy1)
-    inside = src[iy0:iy1, ix0:ix1]
-    pads = ((iy0 - y0, y1 - iy1), (ix0 - x0, x1 - ix1)) + ((0, 0),) * (src.ndim - 2)
-    if any(p for pair in pads for p in pair):
-        region = np.pad(inside, pads, mode="edge" if border == "replicate" else "constant")
+    region = _region(src, (ix0, iy0, ix1, iy1), (x0, y0, x1, y1), border)
+    data = (a, b, c - x0 + 0.5 - (a + b) * 0.5, d, e, f - y0 + 0.5 - (d + e) * 0.5)
+    if region.dtype == np.uint8 and region.ndim == 3 and region.shape[2] == 3:  # no copy on the way in
+        image = PILImage.frombuffer("RGB", (x1 - x0, y1 - y0), region, "raw", "RGB", 0, 1)
     else:
-        region = np.ascontiguousarray(inside)
-    a, t = m[:, :2], m[:, 2] - [x0, y0]
-    data = np.concatenate([a, (t + 0.5 - a @ [0.5, 0.5])[:, None]], axis=1).reshape(-1)
-    return np.asarray(PILImage.fromarray(region).transform(size, PILImage.AFFINE, data=tuple(data),
-                                                           resample=PILImage.BILINEAR))
+        image = PILImage.fromarray(region)
+    return np.asarray(image.transform(size, PILImage.AFFINE, data=data, resample=PILImage.BILINEAR))
+
+
+def _region(src: NDArray, inside: tuple[int, int, int, int], box: tuple[int, int, int, int], border: str
+            ) -> NDArray:
+    """``src``'s pixels ``inside`` (x0, y0, x1, y1, within ``src``) as a C-contiguous array covering ``box``
+    (around ``inside``), filled with the nearest edge pixel (``"replicate"``) or 0 (``"zero"``)."""
+    ix0, iy0, ix1, iy1 = inside
+    x0, y0, x1, y1 = box
+    if box == inside:
+        return np.ascontiguousarray(src[iy0:iy1, ix0:ix1])
+    fill = np.empty if border == "replicate" else np.zeros
+    out = fill((y1 - y0, x1 - x0, *src.shape[2:]), src.dtype)
+    top, left, bottom, right = iy0 - y0, ix0 - x0, iy1 - y0, ix1 - x0
+    out[top:bottom, left:right] = src[iy0:iy1, ix0:ix1]
+    if border == "replicate":
+        out[:top, left:right] = out[top:top + 1, left:right]
+        out[bottom:, left:right] = out[bottom - 1:bottom, left:right]
+        out[:, :left] = out[:, left:left + 1]
+        out[:, right:] = out[:, right - 1:right]
+    return out
 
 
 def crop_matrix(roi: Roi, crop_size: int) -> NDArray[np.float64]:
