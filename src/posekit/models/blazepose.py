@@ -96,7 +96,7 @@ def warp(src: NDArray, matrix: NDArray[np.floating], size: tuple[int, int], bord
     x0, y0, x1, y1 = min(x0, ix0), min(y0, iy0), max(x1, ix1), max(y1, iy1)
     region = _region(src, (ix0, iy0, ix1, iy1), (x0, y0, x1, y1), border)
     data = (a, b, c - x0 + 0.5 - (a + b) * 0.5, d, e, f - y0 + 0.5 - (d + e) * 0.5)
-    if region.dtype == np.uint8 and region.ndim == 3 and region.shape[2] == 3:  # no copy on the way in
+    if region.dtype == np.uint8 and region.ndim == 3 and region.shape[2] == 3:  # unpacked from the buffer
         image = PILImage.frombuffer("RGB", (x1 - x0, y1 - y0), region, "raw", "RGB", 0, 1)
     else:
         image = PILImage.fromarray(region)
