@@ -149,8 +149,8 @@ def test_roi_check_runs_again_where_the_landmarks_moved_the_roi(model_package, a
 @pytest.mark.network
 def test_landmark_graph_gives_the_converted_graphs_outputs(model_package, astronaut):
     """posekit's landmark graph (a uint8 crop in, the heatmap out before its sigmoid, constant upsampling
-    scales where the segmentation is cut) gives the converted graph's outputs on a real crop: the same
-    landmarks bit for bit, the heatmap's sigmoid and the mask within 1e-5."""
+    scales where the segmentation is cut) gives the converted graph's outputs on a real crop: lite's
+    landmarks bit for bit, heavy's within 1e-3 crop pixels, the heatmap's sigmoid and the mask within 1e-5."""
     from posekit.convert import cached_onnx
     from posekit.decode import sigmoid
     from posekit.errors import PosekitError
@@ -170,6 +170,13 @@ def test_landmark_graph_gives_the_converted_graphs_outputs(model_package, astron
             np.testing.assert_array_equal(got[name], want[name])
         np.testing.assert_allclose(sigmoid(got[HEATMAP_LOGITS]), want["activation_heatmap"], atol=1e-5)
     np.testing.assert_allclose(full.run({image: crop})[seg], want[seg], atol=1e-5)
+    # heavy: its upsampled features reach the landmark head too, so the NCHWc upsampling moves them a little
+    heavy = Runner(cached_onnx("blazepose-heavy"))
+    want = heavy.run({image: np.multiply(crop, np.float32(1 / 255), dtype=np.float32)})
+    got = Runner(landmark_graph("blazepose-heavy")).run({image: crop})
+    np.testing.assert_allclose(got["ld_3d"], want["ld_3d"], atol=1e-3)  # crop pixels
+    np.testing.assert_allclose(got["world_3d"], want["world_3d"], atol=1e-5)
+    np.testing.assert_allclose(sigmoid(got[HEATMAP_LOGITS]), want["activation_heatmap"], atol=1e-5)
     model = posekit.load_model("blazepose-lite")
     model.segmentation = True
     with pytest.raises(PosekitError, match="segmentation=True"):
