@@ -147,25 +147,54 @@ def test_roi_check_runs_again_where_the_landmarks_moved_the_roi(model_package, a
 
 
 @pytest.mark.network
-def test_landmark_graph_without_segmentation_gives_the_same_outputs(model_package, astronaut):
+def test_landmark_graph_gives_the_converted_graphs_outputs(model_package, astronaut):
+    """posekit's landmark graph (a uint8 crop in, the heatmap out before its sigmoid, constant upsampling
+    scales where the segmentation is cut) gives the converted graph's outputs on a real crop: lite's
+    landmarks bit for bit, heavy's within 1e-3 crop pixels, the heatmap's sigmoid and the mask within 1e-5."""
     from posekit.convert import cached_onnx
+    from posekit.decode import sigmoid
     from posekit.errors import PosekitError
-    from posekit.models.blazepose import landmark_graph
+    from posekit.models.blazepose import HEATMAP_LOGITS, landmark_graph
     from posekit.models.runner import Runner
 
     converted = Runner(cached_onnx("blazepose-lite"))
     full, cut = Runner(landmark_graph("blazepose-lite", True)), Runner(landmark_graph("blazepose-lite"))
     seg = "activation_segmentation"
     assert seg in full.output_names and seg not in cut.output_names
-    x = {"input_1": (astronaut[None, :256, 128:384] / 255).astype(np.float32)}
-    a, b, c = full.run(x), cut.run(x), converted.run(x)
-    for name in full.output_names:
-        np.testing.assert_allclose(a[name], c[name], atol=1e-5)
-    for name in cut.output_names:
-        np.testing.assert_allclose(b[name], a[name], atol=1e-5)
+    crop = np.ascontiguousarray(astronaut[None, :256, 128:384])
+    image = converted.input_names[0]
+    want = converted.run({image: np.multiply(crop, np.float32(1 / 255), dtype=np.float32)})
+    for got in (full.run({image: crop}), cut.run({image: crop})):
+        assert "activation_heatmap" not in got
+        for name in ("ld_3d", "world_3d", "output_poseflag"):
+            np.testing.assert_array_equal(got[name], want[name])
+        np.testing.assert_allclose(sigmoid(got[HEATMAP_LOGITS]), want["activation_heatmap"], atol=1e-5)
+    np.testing.assert_allclose(full.run({image: crop})[seg], want[seg], atol=1e-5)
+    # heavy: its upsampled features reach the landmark head too, so the NCHWc upsampling moves them a little
+    heavy = Runner(cached_onnx("blazepose-heavy"))
+    want = heavy.run({image: np.multiply(crop, np.float32(1 / 255), dtype=np.float32)})
+    got = Runner(landmark_graph("blazepose-heavy")).run({image: crop})
+    np.testing.assert_allclose(got["ld_3d"], want["ld_3d"], atol=1e-3)  # crop pixels
+    np.testing.assert_allclose(got["world_3d"], want["world_3d"], atol=1e-5)
+    np.testing.assert_allclose(sigmoid(got[HEATMAP_LOGITS]), want["activation_heatmap"], atol=1e-5)
     model = posekit.load_model("blazepose-lite")
     model.segmentation = True
     with pytest.raises(PosekitError, match="segmentation=True"):
         model.predict_detailed(astronaut)
+
+
+@pytest.mark.network
+def test_detector_graph_takes_uint8_and_gives_the_converted_graphs_output(model_package, astronaut):
+    from posekit.convert import cached_onnx
+    from posekit.models.blazepose import BlazePoseDetector
+    from posekit.models.runner import Runner
+
+    detector = BlazePoseDetector.load()
+    boxed, _ = detector.preprocess(astronaut)
+    assert boxed.dtype == np.uint8 and boxed.shape == (1, 224, 224, 3)
+    scaled = np.subtract(np.multiply(boxed, np.float32(1 / 127.5), dtype=np.float32), np.float32(1))
+    converted = Runner(cached_onnx("blazepose-detector"))
+    want = next(iter(converted.run({converted.input_names[0]: scaled}).values()))
+    np.testing.assert_array_equal(detector.infer(boxed), want[0])
 
 

@@ -61,6 +61,16 @@ def test_refine_keeps_mediapipes_bounds_checks():
     assert refine_from_heatmap(np.array([[5 / 64, 80 / 64]]), hm)[0, 1] == pytest.approx(80 / 64)
 
 
+def test_refine_from_logits_equals_refine_from_probabilities():
+    rng = np.random.default_rng(5)
+    logits = rng.normal(0, 3, (64, 64, 5)).astype(np.float32)
+    uv = np.array([[0.5, 0.5], [0.01, 0.02], [0.99, 0.3], [0.3, 65.2 / 64], [1.2, 0.5]], np.float32)
+    probs = (1 / (1 + np.exp(-logits))).astype(np.float32)
+    want = refine_from_heatmap(uv, probs)
+    assert not np.array_equal(want[:4], uv[:4])  # refined
+    np.testing.assert_allclose(refine_from_heatmap(uv, logits, logits=True), want, rtol=1e-6)
+
+
 # --- ImageToTensorCalculator's warp -------------------------------------------------------------------
 
 def test_warp_samples_pixel_indices_bilinearly_with_the_chosen_border():
@@ -75,6 +85,21 @@ def test_warp_samples_pixel_indices_bilinearly_with_the_chosen_border():
     right = far + [[0, 0, 13], [0, 0, 9]]  # all samples beyond the top-right corner: its value
     np.testing.assert_array_equal(warp(img, right, (2, 2))[..., 0], [[100, 100], [100, 100]])
     np.testing.assert_array_equal(warp(img, right, (2, 2), border="zero"), np.zeros((2, 2, 3)))
+
+
+@pytest.mark.parametrize("border, mode", [("replicate", "edge"), ("zero", "constant")])
+@pytest.mark.parametrize("box", [(-3, -2, 9, 8), (2, 1, 5, 4), (0, 3, 11, 5), (-1, -1, 7, 6)])
+def test_warp_region_is_the_image_padded_with_its_border(border, mode, box):
+    from posekit.models.blazepose import _region
+
+    img = np.random.default_rng(2).integers(0, 256, (6, 7, 3)).astype(np.uint8)
+    x0, y0, x1, y1 = box
+    inside = (max(x0, 0), max(y0, 0), min(x1, 7), min(y1, 6))
+    pads = ((inside[1] - y0, y1 - inside[3]), (inside[0] - x0, x1 - inside[2]), (0, 0))
+    want = np.pad(img[inside[1]:inside[3], inside[0]:inside[2]], pads, mode=mode)
+    got = _region(img, inside, box, border)
+    assert got.flags.c_contiguous
+    np.testing.assert_array_equal(got, want)
 
 
 def test_letterbox_square_matches_mediapipes_normalised_frame():

@@ -149,3 +149,104 @@ def test_fold_zero_pads_is_exact_and_only_folds_spatial_zero_padding(layout, pad
         assert list(next(a for a in conv.attribute if a.name == "pads").ints) == [top, left, bottom, right]
     for got, ref in zip(run(model), before, strict=True):
         np.testing.assert_array_equal(got, ref)
+
+
+# uint8_image_input, output_logits, constant_resize_scales: the rewrites of posekit's BlazePose graphs
+
+def _image_conv_model(sigmoid: str = "chain") -> onnx.ModelProto:
+    """float NHWC image -> Transpose -> Conv -> sizes from the shape, Resize x2 -> sigmoid -> Identity."""
+    rng = np.random.default_rng(3)
+    inits = [numpy_helper.from_array(rng.normal(size=(2, 3, 3, 3)).astype(np.float32), "w"),
+             numpy_helper.from_array(np.array([8, 10], np.int64), "hw"),
+             numpy_helper.from_array(np.array([0], np.int64), "s0"),
+             numpy_helper.from_array(np.array([1], np.int64), "e0"),
+             numpy_helper.from_array(np.array([1], np.int64), "s1"),
+             numpy_helper.from_array(np.array([2], np.int64), "e1"),
+             numpy_helper.from_array(np.array(1, np.float32), "one")]
+    nodes = [helper.make_node("Transpose", ["image"], ["nchw"], perm=[0, 3, 1, 2]),
+             helper.make_node("Conv", ["nchw", "w"], ["c"], pads=[1, 1, 1, 1]),
+             helper.make_node("Shape", ["c"], ["shape"]),
+             helper.make_node("Slice", ["shape", "s0", "e0"], ["batch"]),
+             helper.make_node("Slice", ["shape", "s1", "e1"], ["channels"]),
+             helper.make_node("Concat", ["batch", "channels", "hw"], ["sizes"], axis=0),
+             helper.make_node("Resize", ["c", "", "", "sizes"], ["up"], mode="linear",
+                              coordinate_transformation_mode="half_pixel")]
+    if sigmoid == "chain":  # the converter's form
+        nodes += [helper.make_node("Neg", ["up"], ["neg"]), helper.make_node("Exp", ["neg"], ["exp"]),
+                  helper.make_node("Add", ["exp", "one"], ["den"]),
+                  helper.make_node("Reciprocal", ["den"], ["sig"])]
+    elif sigmoid == "op":
+        nodes.append(helper.make_node("Sigmoid", ["up"], ["sig"]))
+    else:
+        nodes.append(helper.make_node("Relu", ["up"], ["sig"]))
+    nodes.append(helper.make_node("Identity", ["sig"], ["prob"]))
+    graph = helper.make_graph(
+        nodes, "g", [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["n", 4, 5, 3])],
+        [helper.make_tensor_value_info("prob", TensorProto.FLOAT, ["n", 2, "h", "w"]),
+         helper.make_tensor_value_info("c", TensorProto.FLOAT, ["n", 2, 4, 5])], inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+
+
+def _run_named(model: onnx.ModelProto, feed: np.ndarray) -> dict[str, np.ndarray]:
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    return dict(zip([o.name for o in sess.get_outputs()], sess.run(None, {"image": feed}), strict=True))
+
+
+# BlazePose's landmark graph, then its detector
+@pytest.mark.parametrize("scale, offset", [(1 / 255, 0.0), (1 / 127.5, -1.0)])
+def test_uint8_input_normalises_in_the_graph_bit_for_bit(scale, offset):
+    from posekit.convert.optimize import uint8_image_input
+
+    model = _image_conv_model()
+    pixels = RNG.integers(0, 256, (2, 4, 5, 3)).astype(np.uint8)
+    normalised = np.multiply(pixels, np.float32(scale), dtype=np.float32)
+    if offset:
+        normalised = np.subtract(normalised, np.float32(-offset))  # how BlazePose's detector had it
+    want = _run_named(model, normalised)
+    uint8_image_input(model, scale, offset)
+    onnx.checker.check_model(model)
+    assert model.graph.input[0].name == "image"
+    assert model.graph.input[0].type.tensor_type.elem_type == TensorProto.UINT8
+    got = _run_named(model, pixels)
+    for name, value in want.items():
+        np.testing.assert_array_equal(got[name], value)
+
+
+@pytest.mark.parametrize("sigmoid", ["chain", "op", "relu"])
+def test_output_logits_gives_the_value_before_the_sigmoid(sigmoid):
+    from posekit.convert.optimize import output_logits
+
+    model = _image_conv_model(sigmoid)
+    x = RNG.normal(size=(1, 4, 5, 3)).astype(np.float32)
+    want = _run_named(model, x)
+    if sigmoid == "relu":
+        with pytest.raises(ValueError, match="not a sigmoid"):
+            output_logits(model, "prob", "logits")
+        return
+    output_logits(model, "prob", "logits")
+    onnx.checker.check_model(model)
+    assert [o.name for o in model.graph.output] == ["c", "logits"]
+    assert not {"Neg", "Exp", "Reciprocal", "Sigmoid", "Identity"} & {n.op_type for n in model.graph.node}
+    got = _run_named(model, x)
+    np.testing.assert_array_equal(got["c"], want["c"])
+    np.testing.assert_allclose(1 / (1 + np.exp(-got["logits"])), want["prob"], atol=1e-6)
+
+
+def test_resize_sizes_from_the_shape_become_constant_scales():
+    from posekit.convert.optimize import constant_resize_scales
+
+    model = _image_conv_model("op")
+    x = RNG.normal(size=(2, 4, 5, 3)).astype(np.float32)  # batch 2: the batch size stays free
+    want = _run_named(model, x)
+    assert constant_resize_scales(model) == 1
+    onnx.checker.check_model(model)
+    resize = next(n for n in model.graph.node if n.op_type == "Resize")
+    scales = next(t for t in model.graph.initializer if t.name == resize.input[2])
+    np.testing.assert_array_equal(numpy_helper.to_array(scales), [1, 1, 2, 2])
+    assert not {"Shape", "Slice", "Concat"} & {n.op_type for n in model.graph.node}
+    got = _run_named(model, x)
+    assert got["prob"].shape == (2, 2, 8, 10)
+    np.testing.assert_allclose(got["prob"], want["prob"], atol=1e-6)
+    changed = _image_conv_model("op")  # the height comes from elsewhere than the Resize's input: kept
+    next(n for n in changed.graph.node if n.op_type == "Shape").input[0] = "nchw"
+    assert constant_resize_scales(changed) == 0

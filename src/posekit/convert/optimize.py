@@ -14,6 +14,12 @@ frame). Elementwise operations commute with a transposition, so this is exact to
 
 ``fold_zero_pads`` (run on derived graphs, ``fast_graph``): an explicit zero ``Pad`` of the spatial axes
 in front of convolutions, with only layout Transposes between, becomes the convolutions' own ``pads``.
+
+Also for derived graphs, on request: ``constant_resize_scales`` (a ``Resize`` whose ``sizes`` the graph
+computes from its input's shape gets the same constant ``scales``, which onnxruntime runs in its blocked NCHWc
+layout),
+``output_logits`` (a graph output read before its sigmoid, for callers that need a few of its values) and
+``uint8_image_input`` (the float image input becomes uint8, its normalisation done in the graph).
 """
 
 from __future__ import annotations
@@ -28,8 +34,8 @@ ELEMENTWISE = ("Add", "Sub", "Mul", "Div")
 
 
 def value_shapes(graph: onnx.GraphProto) -> dict[str, list[int | None]]:
-    """The shapes ``graph`` records for its inputs and inner values (None for a free dimension)."""
-    infos = [*graph.value_info, *graph.input]
+    """The shapes ``graph`` records for its inputs, inner values and outputs (None for a free dimension)."""
+    infos = [*graph.value_info, *graph.input, *graph.output]
     return {v.name: [d.dim_value if d.HasField("dim_value") else None for d in v.type.tensor_type.shape.dim]
             for v in infos if v.type.HasField("tensor_type")}
 
@@ -246,18 +252,178 @@ def fold_zero_pads(model: onnx.ModelProto) -> int:
     return len(folded)
 
 
+def constant_resize_scales(model: onnx.ModelProto) -> int:
+    """Rewrite ``model`` in place: each ``Resize`` whose ``sizes`` input is a Concat of constants and of
+    slices of its own input's shape (the converter's TF ``UpSampling2D`` / ``ResizeBilinear``: batch and
+    channels from the input, a constant height and width) gets the equivalent constant ``scales`` instead
+    (constant size / static input size; 1 for the sliced axes). The same output size and sampling positions;
+    onnxruntime can then run it in its blocked NCHWc layout (with sizes computed at run time it cannot),
+    which skips the layout reorders around it. Returns how many Resizes changed."""
+    graph = model.graph
+    inits = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+    producer = {o: n for n in graph.node for o in n.output}
+    shapes = _static_shapes(model)
+    changed = 0
+    for node in graph.node:
+        if node.op_type != "Resize" or len(node.input) != 4 or node.input[3] not in producer:
+            continue
+        scales = _resize_scales(producer[node.input[3]], node.input[0], shapes.get(node.input[0]), producer,
+                                inits)
+        if scales is None:
+            continue
+        name = f"{node.name or node.output[0]}/scales"
+        graph.initializer.append(numpy_helper.from_array(np.array(scales, np.float32), name))
+        del node.input[1:]
+        node.input.extend(["", name])
+        changed += 1
+    _drop_unused(model)
+    return changed
+
+
+def _resize_scales(concat: onnx.NodeProto, data: str, in_shape: list[int | None] | None, producer: dict,
+                   inits: dict) -> list[float] | None:
+    """The constant scales of a Resize of ``data`` to the sizes ``concat`` builds; None where they are not
+    constant (see ``constant_resize_scales``)."""
+    if concat.op_type != "Concat" or not in_shape:
+        return None
+    scales: list[float] = []
+    for piece in concat.input:
+        if piece in inits:
+            for dim in inits[piece].reshape(-1).tolist():
+                axis = len(scales)
+                if axis >= len(in_shape) or not in_shape[axis]:
+                    return None
+                scales.append(dim / in_shape[axis])
+        elif _slices_own_shape(producer.get(piece), data, len(scales), producer, inits):
+            scales.append(1.0)
+        else:
+            return None
+    return scales if len(scales) == len(in_shape) else None
+
+
+def _slices_own_shape(node, data: str, axis: int, producer: dict, inits: dict) -> bool:
+    """Whether ``node`` is ``Slice(Shape(data), [axis], [axis + 1])``: one dimension of ``data`` kept."""
+    if node is None or node.op_type != "Slice" or len(node.input) < 3 or node.input[0] not in producer:
+        return False
+    shape = producer[node.input[0]]
+    if shape.op_type != "Shape" or shape.input[0] != data or shape.attribute:
+        return False
+    bounds = [inits.get(name) for name in node.input[1:]]
+    if any(b is None for b in bounds) or len(bounds) > 3:
+        return False
+    start, end = int(bounds[0].reshape(-1)[0]), int(bounds[1].reshape(-1)[0])
+    return (start, end) == (axis, axis + 1) and (len(bounds) < 3 or bounds[2].reshape(-1).tolist() == [0])
+
+
+def output_logits(model: onnx.ModelProto, output: str, name: str) -> None:
+    """Rewrite ``model`` in place: graph output ``output``, a sigmoid (``Sigmoid(x)``, or the converter's
+    ``Reciprocal(Add(Exp(Neg(x)), 1))``), is replaced by output ``name`` holding ``x``; the sigmoid's nodes
+    go. For a caller that needs the sigmoid of a few values of a large output (BlazePose's heatmap
+    refinement reads 7 x 7 cells per landmark of its 64 x 64 x 39 heatmap)."""
+    graph = model.graph
+    producer = {o: n for n in graph.node for o in n.output}
+    inits = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+    node, chain = producer[output], []
+    while node is not None and node.op_type == "Identity":  # the converter names outputs through Identity
+        chain.append(node)
+        node = producer.get(node.input[0])
+    if node is not None and node.op_type == "Sigmoid":
+        chain.append(node)
+    else:
+        for op in ("Reciprocal", "Add", "Exp", "Neg"):
+            if node is None or node.op_type != op:
+                found = node.op_type if node is not None else "a graph input"
+                raise ValueError(f"{output} is not a sigmoid output ({op} expected, {found} found)")
+            chain.append(node)
+            if op == "Add":
+                one = [i for i in node.input if i in inits]
+                if len(one) != 1 or not np.all(inits[one[0]] == 1):
+                    raise ValueError(f"{output} is not a sigmoid output (1 + exp(-x) expected)")
+                node = producer.get(next(i for i in node.input if i not in inits))
+            elif op != "Neg":
+                node = producer.get(node.input[0])
+    x = chain[-1].input[0]
+    inner = {o for n in chain for o in n.output}
+    if any(i in inner for n in graph.node if n not in chain for i in n.input) or (
+            inner & {o.name for o in graph.output} - {output}):
+        raise ValueError(f"{output}'s sigmoid is read elsewhere too")
+    outputs = [o for o in graph.output if o.name != output]
+    logits = next(o for o in graph.output if o.name == output)  # same type and shape as the sigmoid's
+    logits.name = name
+    for n in graph.node:  # x takes the new name wherever it is read
+        for k, i in enumerate(n.input):
+            if i == x:
+                n.input[k] = name
+        for k, o in enumerate(n.output):
+            if o == x:
+                n.output[k] = name
+    for n in chain:
+        graph.node.remove(n)
+    del graph.output[:]
+    graph.output.extend([*outputs, logits])
+    _drop_unused(model)
+
+
+def uint8_image_input(model: onnx.ModelProto, scale: float, offset: float = 0.0) -> None:
+    """Rewrite ``model`` in place: its one float input becomes uint8 under the same name, normalised in the
+    graph as ``x * float32(scale) + float32(offset)`` (the same float32 operations as numpy's, so the
+    network sees the same tensor, bit for bit). onnxruntime's Cast and Mul cost less than numpy's conversion,
+    and the caller hands over a quarter of the bytes."""
+    graph = model.graph
+    (inp,) = graph.input
+    name = inp.name
+    inp.type.tensor_type.elem_type = onnx.TensorProto.UINT8
+    cast, scaled = f"{name}/float", f"{name}/scaled"
+    inner = f"{name}/normalised"
+    for n in graph.node:
+        for k, i in enumerate(n.input):
+            if i == name:
+                n.input[k] = inner
+    graph.initializer.append(numpy_helper.from_array(np.array(scale, np.float32), f"{name}/scale"))
+    nodes = [onnx.helper.make_node("Cast", [name], [cast], to=onnx.TensorProto.FLOAT),
+             onnx.helper.make_node("Mul", [cast, f"{name}/scale"], [scaled if offset else inner])]
+    if offset:
+        graph.initializer.append(numpy_helper.from_array(np.array(offset, np.float32), f"{name}/offset"))
+        nodes.append(onnx.helper.make_node("Add", [scaled, f"{name}/offset"], [inner]))
+    for k, n in enumerate(nodes):
+        graph.node.insert(k, n)
+
+
+def _drop_unused(model: onnx.ModelProto) -> None:
+    """Remove the nodes no graph output needs, then the initializers no node reads."""
+    graph = model.graph
+    needed = {o.name for o in graph.output}
+    keep = []
+    for n in reversed(graph.node):
+        if any(o in needed for o in n.output):
+            keep.append(n)
+            needed.update(i for i in n.input if i)
+    del graph.node[:]
+    graph.node.extend(reversed(keep))
+    used = {name for node in graph.node for name in node.input}
+    for t in [t for t in graph.initializer if t.name not in used]:
+        graph.initializer.remove(t)
+
+
 GRAPH_REWRITE = 2  # in the derived files' names: bump it when fast_graph's rewrite changes
 
 
-def fast_graph(path: Path, drop_outputs: tuple[str, ...] = ()) -> Path:
+def fast_graph(path: Path, drop_outputs: tuple[str, ...] = (), logits: tuple[tuple[str, str], ...] = (),
+               uint8_image: tuple[float, float] | None = None, resize_scales: bool = False) -> Path:
     """A copy of the converted graph ``path`` beside it in the cache, rewritten exactly for onnxruntime:
     ``drop_outputs`` and the nodes only they need removed, and zero padding folded into the convolutions
-    (``fold_zero_pads``)."""
+    (``fold_zero_pads``). On request: ``logits`` ((output, new name) pairs: ``output_logits``),
+    ``uint8_image`` ((scale, offset): ``uint8_image_input``), ``resize_scales`` (``constant_resize_scales``,
+    whose NCHWc kernel rounds differently: outputs within about 1e-6)."""
     from posekit.convert.cache import cached_file
 
     tag = "-noseg" if "activation_segmentation" in drop_outputs else ""
     if set(drop_outputs) - {"activation_segmentation"}:
         tag += "-cut" + "".join(f"-{name}" for name in sorted(drop_outputs))
+    tag += "".join(f"-logits-{name}" for _, name in logits)
+    if uint8_image is not None:
+        tag += f"-u8-{uint8_image[0]:.6g}-{uint8_image[1]:g}"
+    tag += "-rs" if resize_scales else ""
 
     def build() -> bytes:
         import onnx.utils
@@ -269,6 +435,12 @@ def fast_graph(path: Path, drop_outputs: tuple[str, ...] = ()) -> Path:
             cut.metadata_props.extend(model.metadata_props)
             model = cut
         fold_zero_pads(model)
+        for output, name in logits:
+            output_logits(model, output, name)
+        if resize_scales:
+            constant_resize_scales(model)
+        if uint8_image is not None:
+            uint8_image_input(model, *uint8_image)
         return model.SerializeToString()
 
     return cached_file(path.with_name(f"{path.stem}{tag}-r{GRAPH_REWRITE}.onnx"), build, what=path.name)

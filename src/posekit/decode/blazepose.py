@@ -180,15 +180,16 @@ def letterbox_roi(width: int, height: int) -> Roi:
 
 
 def refine_from_heatmap(uv: NDArray[np.floating], heatmap: NDArray[np.floating], kernel_size: int = 7,
-                        min_confidence: float = 0.5) -> NDArray[np.float32]:
+                        min_confidence: float = 0.5, logits: bool = False) -> NDArray[np.float32]:
     """MediaPipe's RefineLandmarksFromHeatmapCalculator: each landmark (K, 2) x, y normalised to the crop
     moves to the confidence-weighted mean cell of the ``kernel_size`` window of its heatmap channel
-    ((h, w, K) probabilities, i.e. after the sigmoid) around it, when that window's maximum reaches
-    ``min_confidence``. The window shrinks at the heatmap's edges; the new position is the mean cell index
-    over the heatmap size (cell c -> c / w, not the cell centre), as MediaPipe computes it. Kept as
-    MediaPipe has it: the cell is the coordinate truncated towards 0, and a landmark is skipped only when its
-    column is outside 0..w-1, its row negative, or its column at least h (MediaPipe tests the column twice),
-    so a row just below the heatmap is refined with the part of the window that overlaps it."""
+    ((h, w, K) probabilities, i.e. after the sigmoid; ``logits``: before it, the sigmoid then taken of the
+    windows' cells alone) around it, when that window's maximum reaches ``min_confidence``. The window
+    shrinks at the heatmap's edges; the new position is the mean cell index over the heatmap size (cell c ->
+    c / w, not the cell centre), as MediaPipe computes it. Kept as MediaPipe has it: the cell is the
+    coordinate truncated towards 0, and a landmark is skipped only when its column is outside 0..w-1, its row
+    negative, or its column at least h (MediaPipe tests the column twice), so a row just below the heatmap is
+    refined with the part of the window that overlaps it."""
     uv = np.asarray(uv, np.float32)
     hm = np.asarray(heatmap, np.float32)
     h, w, k = hm.shape
@@ -196,14 +197,16 @@ def refine_from_heatmap(uv: NDArray[np.floating], heatmap: NDArray[np.floating],
     row = np.trunc(uv[:, 1] * np.float32(h)).astype(np.int64)
     skip = (col < 0) | (col >= w) | (row < 0) | (col >= h) | (row >= h + kernel_size)
     off = (kernel_size - 1) // 2
-    pad = np.zeros((h + 3 * kernel_size, w + 3 * kernel_size, k), np.float32)
-    pad[kernel_size:kernel_size + h, kernel_size:kernel_size + w] = hm
     steps = np.arange(-off, off + 1)
     rows = np.clip(row, 0, h + kernel_size)[:, None] + steps  # (K, ks), cells; zeros outside the heatmap
     cols = np.clip(col, 0, w - 1)[:, None] + steps
-    chan = np.arange(k)
-    # (K, ks, ks) windows
-    win = pad[rows[:, :, None] + kernel_size, cols[:, None, :] + kernel_size, chan[:, None, None]]
+    inside = ((rows >= 0) & (rows < h))[:, :, None] & ((cols >= 0) & (cols < w))[:, None, :]
+    # (K, ks, ks) windows, read at the nearest cell inside and zeroed outside
+    win = hm[np.clip(rows, 0, h - 1)[:, :, None], np.clip(cols, 0, w - 1)[:, None, :],
+             np.arange(k)[:, None, None]]
+    if logits:
+        win = sigmoid(win)
+    win = np.where(inside, win, np.float32(0))
     total = win.sum(axis=(1, 2))
     best = win.max(axis=(1, 2))
     wcol = (win * cols[:, None, :]).sum(axis=(1, 2))

@@ -22,6 +22,7 @@ tests/test_blazepose_mediapipe.py):
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -58,6 +59,7 @@ SPECS = tuple(
 LANDMARK_INPUT = 256
 HEATMAP_KERNEL = 7  # pose_landmark_cpu: RefineLandmarksFromHeatmapCalculator kernel_size
 HEATMAP_MIN_CONFIDENCE = 0.5  # its min_confidence_to_refine (the option's default)
+HEATMAP_LOGITS = "output_heatmap"  # posekit's landmark graph: the heatmap before its sigmoid
 # posekit's additions to MediaPipe's single-image pipeline, tuned on LSP Extended 7,001-8,000 (PCK@0.2):
 ALTERNATES = 2  # detections tried one by one, after the first ``max_poses``, before the whole image
 ROI_CHECK = 0.1  # roi_change between a person's ROI and its landmarks' ROI above which the model runs again
@@ -74,11 +76,14 @@ def warp(src: NDArray, matrix: NDArray[np.floating], size: tuple[int, int], bord
     of the output. Outside ``src``: its nearest border pixel (``border="replicate"``) or 0 (``"zero"``)."""
     from PIL import Image as PILImage
 
-    m = np.asarray(matrix, np.float64)
+    # the source box the samples need, in plain floats (numpy's per-call cost is most of this for 4 corners)
+    (a, b, c), (d, e, f) = np.asarray(matrix, np.float64).tolist()
     w, h = size
-    corners = np.array([[0, 0], [w - 1, 0], [0, h - 1], [w - 1, h - 1]], np.float64) @ m[:, :2].T + m[:, 2]
-    x0, y0 = np.floor(corners.min(axis=0)).astype(int) - 1
-    x1, y1 = np.floor(corners.max(axis=0)).astype(int) + 3
+    us, vs = (0, w - 1, 0, w - 1), (0, 0, h - 1, h - 1)
+    xs = [a * u + b * v + c for u, v in zip(us, vs, strict=True)]
+    ys = [d * u + e * v + f for u, v in zip(us, vs, strict=True)]
+    x0, y0 = math.floor(min(xs)) - 1, math.floor(min(ys)) - 1
+    x1, y1 = math.floor(max(xs)) + 3, math.floor(max(ys)) + 3
     sh, sw = src.shape[:2]
     if border == "zero":  # OpenCV blends the edge pixels with black: one ring of zeros is all it takes
         if x1 <= 0 or y1 <= 0 or x0 >= sw or y0 >= sh:
@@ -89,16 +94,33 @@ def warp(src: NDArray, matrix: NDArray[np.floating], size: tuple[int, int], bord
     ix0, iy0 = min(max(x0, 0), sw - 1), min(max(y0, 0), sh - 1)
     ix1, iy1 = max(min(x1, sw), ix0 + 1), max(min(y1, sh), iy0 + 1)
     x0, y0, x1, y1 = min(x0, ix0), min(y0, iy0), max(x1, ix1), max(y1, iy1)
-    inside = src[iy0:iy1, ix0:ix1]
-    pads = ((iy0 - y0, y1 - iy1), (ix0 - x0, x1 - ix1)) + ((0, 0),) * (src.ndim - 2)
-    if any(p for pair in pads for p in pair):
-        region = np.pad(inside, pads, mode="edge" if border == "replicate" else "constant")
+    region = _region(src, (ix0, iy0, ix1, iy1), (x0, y0, x1, y1), border)
+    data = (a, b, c - x0 + 0.5 - (a + b) * 0.5, d, e, f - y0 + 0.5 - (d + e) * 0.5)
+    if region.dtype == np.uint8 and region.ndim == 3 and region.shape[2] == 3:  # unpacked from the buffer
+        image = PILImage.frombuffer("RGB", (x1 - x0, y1 - y0), region, "raw", "RGB", 0, 1)
     else:
-        region = np.ascontiguousarray(inside)
-    a, t = m[:, :2], m[:, 2] - [x0, y0]
-    data = np.concatenate([a, (t + 0.5 - a @ [0.5, 0.5])[:, None]], axis=1).reshape(-1)
-    return np.asarray(PILImage.fromarray(region).transform(size, PILImage.AFFINE, data=tuple(data),
-                                                           resample=PILImage.BILINEAR))
+        image = PILImage.fromarray(region)
+    return np.asarray(image.transform(size, PILImage.AFFINE, data=data, resample=PILImage.BILINEAR))
+
+
+def _region(src: NDArray, inside: tuple[int, int, int, int], box: tuple[int, int, int, int], border: str
+            ) -> NDArray:
+    """``src``'s pixels ``inside`` (x0, y0, x1, y1, within ``src``) as a C-contiguous array covering ``box``
+    (around ``inside``), filled with the nearest edge pixel (``"replicate"``) or 0 (``"zero"``)."""
+    ix0, iy0, ix1, iy1 = inside
+    x0, y0, x1, y1 = box
+    if box == inside:
+        return np.ascontiguousarray(src[iy0:iy1, ix0:ix1])
+    fill = np.empty if border == "replicate" else np.zeros
+    out = fill((y1 - y0, x1 - x0, *src.shape[2:]), src.dtype)
+    top, left, bottom, right = iy0 - y0, ix0 - x0, iy1 - y0, ix1 - x0
+    out[top:bottom, left:right] = src[iy0:iy1, ix0:ix1]
+    if border == "replicate":
+        out[:top, left:right] = out[top:top + 1, left:right]
+        out[bottom:, left:right] = out[bottom - 1:bottom, left:right]
+        out[:, :left] = out[:, left:left + 1]
+        out[:, right:] = out[:, right - 1:right]
+    return out
 
 
 def crop_matrix(roi: Roi, crop_size: int) -> NDArray[np.float64]:
@@ -135,18 +157,16 @@ class BlazePoseDetector:
 
     @classmethod
     def load(cls, threads: int | None = None, **options) -> BlazePoseDetector:
-        from posekit.convert import cached_onnx
+        return cls(Runner(detector_graph(), threads=threads), **options)
 
-        return cls(Runner(fast_graph(cached_onnx("blazepose-detector")), threads=threads), **options)
-
-    def preprocess(self, rgb: NDArray[np.uint8]) -> tuple[NDArray[np.float32], Roi]:
-        """(H, W, 3) uint8 -> (1, 224, 224, 3) float32 in -1..1 and the letterbox square it shows."""
+    def preprocess(self, rgb: NDArray[np.uint8]) -> tuple[NDArray[np.uint8], Roi]:
+        """(H, W, 3) uint8 -> the (1, 224, 224, 3) uint8 letterboxed image (the graph scales it to -1..1) and
+        the letterbox square it shows."""
         roi = letterbox_roi(rgb.shape[1], rgb.shape[0])
         boxed = warp(rgb, crop_matrix(roi, DETECTOR_INPUT), (DETECTOR_INPUT, DETECTOR_INPUT), border="zero")
-        tensor = np.multiply(boxed[None], np.float32(1 / 127.5), dtype=np.float32)
-        return np.subtract(tensor, np.float32(1), out=tensor), roi
+        return boxed[None], roi
 
-    def infer(self, tensor: NDArray[np.float32]) -> NDArray[np.float32]:
+    def infer(self, tensor: NDArray[np.uint8]) -> NDArray[np.float32]:
         return next(iter(self.runner.run({self.input_name: tensor}).values()))[0]
 
     def postprocess(self, raw: NDArray[np.float32], letterbox: Roi, min_score: float | None = None
@@ -228,13 +248,13 @@ class BlazePose:
         graph = landmark_graph(spec.graph, bool(options.get("segmentation", False)))
         return cls(spec, Runner(graph, threads=threads), **options)
 
-    def crops(self, rgb: NDArray[np.uint8], rois: tuple[Roi, ...]) -> NDArray[np.float32]:
-        """(N, 256, 256, 3) float32 in 0..1: each ROI sampled bilinearly, the image's border replicated."""
+    def crops(self, rgb: NDArray[np.uint8], rois: tuple[Roi, ...]) -> NDArray[np.uint8]:
+        """(N, 256, 256, 3) uint8: each ROI sampled bilinearly, the image's border replicated (the landmark
+        graph scales it to 0..1)."""
         size = (LANDMARK_INPUT, LANDMARK_INPUT)
-        crops = np.stack([warp(rgb, crop_matrix(r, LANDMARK_INPUT), size) for r in rois])
-        return np.multiply(crops, np.float32(1 / 255), dtype=np.float32)
+        return np.stack([warp(rgb, crop_matrix(r, LANDMARK_INPUT), size) for r in rois])
 
-    def landmarks(self, crops: NDArray[np.float32]) -> dict[str, NDArray[np.float32]]:
+    def landmarks(self, crops: NDArray[np.uint8]) -> dict[str, NDArray[np.float32]]:
         return self.runner.run({self.input_name: crops})
 
     def postprocess(self, out: dict[str, NDArray[np.float32]], rois: tuple[Roi, ...],
@@ -242,9 +262,9 @@ class BlazePose:
         """Landmark outputs for N >= 1 crops -> BlazePoseResult in image pixels (image_size = (W, H))."""
         n = len(rois)
         ld = out["ld_3d"].reshape(n, -1, 5)
-        heat = out["activation_heatmap"]
+        heat = out[HEATMAP_LOGITS]
         uv = LANDMARK_INPUT * np.stack([
-            refine_from_heatmap(p[:, :2] / LANDMARK_INPUT, hm, HEATMAP_KERNEL, HEATMAP_MIN_CONFIDENCE)
+            refine_from_heatmap(p[:, :2] / LANDMARK_INPUT, hm, HEATMAP_KERNEL, HEATMAP_MIN_CONFIDENCE, True)
             for p, hm in zip(ld[:, :heat.shape[-1]], heat, strict=True)])
         xy_all = np.stack([r.to_image(p, LANDMARK_INPUT) for r, p in zip(rois, uv, strict=True)])
         xy, aux = xy_all[:, :33], xy_all[:, 33:35]
@@ -385,9 +405,23 @@ def _image_to_crop(roi: Roi) -> NDArray[np.float64]:
 
 
 def landmark_graph(graph: str, segmentation: bool = False) -> Path:
-    """The cached ONNX landmark model ``graph`` as posekit runs it (``fast_graph``); without
-    ``segmentation``, cut down to the outputs posekit reads: the segmentation decoder is about half the
-    model's time, and onnxruntime runs every node of a graph whatever outputs are asked for."""
+    """The cached ONNX landmark model ``graph`` as posekit runs it (``fast_graph``): a uint8 crop in (scaled
+    to 0..1 in the graph), the heatmap out before its sigmoid (``HEATMAP_LOGITS``: the refinement takes the
+    sigmoid of the 7 x 7 cells it reads). Without ``segmentation``, cut down to the outputs posekit reads
+    (the segmentation decoder is about half the model's time, and onnxruntime runs every node of a graph
+    whatever outputs are asked for) and the heatmap's upsampling given constant scales (onnxruntime's NCHWc
+    kernel: heatmap within about 1e-6; the segmentation decoder magnifies that to 2e-4, so it keeps its
+    own)."""
     from posekit.convert import cached_onnx
 
-    return fast_graph(cached_onnx(graph), () if segmentation else ("activation_segmentation",))
+    return fast_graph(cached_onnx(graph), () if segmentation else ("activation_segmentation",),
+                      logits=(("activation_heatmap", HEATMAP_LOGITS),), uint8_image=(1 / 255, 0.0),
+                      resize_scales=not segmentation)
+
+
+def detector_graph() -> Path:
+    """The cached ONNX detector as posekit runs it (``fast_graph``): the letterboxed uint8 image in, scaled
+    to -1..1 in the graph."""
+    from posekit.convert import cached_onnx
+
+    return fast_graph(cached_onnx("blazepose-detector"), uint8_image=(1 / 127.5, -1.0))
