@@ -250,3 +250,25 @@ def test_resize_sizes_from_the_shape_become_constant_scales():
     changed = _image_conv_model("op")  # the height comes from elsewhere than the Resize's input: kept
     next(n for n in changed.graph.node if n.op_type == "Shape").input[0] = "nchw"
     assert constant_resize_scales(changed) == 0
+
+
+def test_needed_nodes_stop_at_fed_tensors_and_name_a_missing_one() -> None:
+    from onnx import TensorProto, helper
+
+    from posekit.convert.optimize import needed_nodes
+    from posekit.errors import PosekitError
+
+    value = helper.make_tensor_value_info
+    nodes = [helper.make_node("Relu", ["x"], ["a"], name="first"),
+             helper.make_node("Neg", ["a"], ["b"], name="second"),
+             helper.make_node("Add", ["b", "w"], ["c"], name="third"),
+             helper.make_node("Abs", ["x"], ["unused"], name="other")]
+    w = helper.make_tensor("w", TensorProto.FLOAT, [1], [1.0])
+    graph = helper.make_graph(nodes, "g", [value("x", TensorProto.FLOAT, [1])],
+                              [value("c", TensorProto.FLOAT, [1])], [w])
+    assert [n.name for n in needed_nodes(graph, ["c"])] == ["first", "second", "third"]
+    assert [n.name for n in needed_nodes(graph, ["c"], ["a"])] == ["second", "third"]
+    with pytest.raises(PosekitError, match="'missing': no such tensor"):
+        needed_nodes(graph, ["missing"])
+    with pytest.raises(PosekitError, match="'x': no such tensor"):  # the cut does not separate it
+        needed_nodes(graph, ["c", "unused"], ["a"])

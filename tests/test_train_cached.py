@@ -98,15 +98,9 @@ def test_cached_features_give_the_whole_graphs_heads(tmp_path: Path, model_packa
 
 def _heads_graph(proto: onnx.ModelProto, start: str, outputs: list[str]) -> onnx.ModelProto:
     """The graph's nodes from inner tensor ``start`` (now its input) to ``outputs``, for onnxruntime."""
-    producers = {o: n for n in proto.graph.node for o in n.output}
-    needed, stack = set(), list(outputs)
-    while stack:
-        name = stack.pop()
-        node = producers.get(name)
-        if name != start and node is not None and id(node) not in needed:
-            needed.add(id(node))
-            stack.extend(node.input)
-    nodes = [n for n in proto.graph.node if id(n) in needed]
+    from posekit.convert.optimize import needed_nodes
+
+    nodes = needed_nodes(proto.graph, outputs, [start])
     value = onnx.helper.make_tensor_value_info
     graph = onnx.helper.make_graph(nodes, "heads", [value(start, onnx.TensorProto.FLOAT, None)],
                                    [value(n, onnx.TensorProto.FLOAT, None) for n in outputs],

@@ -40,6 +40,31 @@ def value_shapes(graph: onnx.GraphProto) -> dict[str, list[int | None]]:
             for v in infos if v.type.HasField("tensor_type")}
 
 
+def needed_nodes(graph: onnx.GraphProto, outputs: list[str], inputs: list[str] | None = None
+                 ) -> list[onnx.NodeProto]:
+    """The nodes of ``graph`` that compute ``outputs`` from ``inputs`` (fed tensors, default the graph's
+    inputs: inner tensors cut the graph there) and its initializers, in graph order. A tensor on the way
+    that is neither computed, fed nor an initializer raises PosekitError naming it."""
+    from posekit.errors import PosekitError
+
+    fed = set(inputs if inputs is not None else (i.name for i in graph.input))
+    producers = {o: n for n in graph.node for o in n.output}
+    inits = {i.name for i in graph.initializer}
+    needed: set[int] = set()
+    stack = list(outputs)
+    while stack:
+        name = stack.pop()
+        node = producers.get(name)
+        if name in fed or node is None:
+            if node is None and name and name not in fed and name not in inits:
+                raise PosekitError(f"{name!r}: no such tensor in the graph {graph.name or '(unnamed)'}")
+            continue
+        if id(node) not in needed:
+            needed.add(id(node))
+            stack.extend(i for i in node.input if i)
+    return [n for n in graph.node if id(n) in needed]
+
+
 def _static_shapes(model: onnx.ModelProto) -> dict[str, list[int | None]]:
     return value_shapes(onnx.shape_inference.infer_shapes(model).graph)
 

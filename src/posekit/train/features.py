@@ -41,19 +41,13 @@ FORMAT = "posekit-features-1"
 def trunk_graph(proto: onnx.ModelProto, cut: str) -> onnx.ModelProto:
     """``proto`` cut after tensor ``cut``: the nodes it needs, the graph's input, ``cut`` as the one output
     (float32, shape left to the runtime). The weights are the proto's own (a fine-tuned init's too)."""
-    producers = {out: node for node in proto.graph.node for out in node.output}
-    if cut not in producers:
+    from posekit.convert.optimize import needed_nodes
+
+    if not any(cut in n.output for n in proto.graph.node):
         from posekit.errors import PosekitError
 
         raise PosekitError(f"the graph has no tensor {cut!r} to cut the trunk at")
-    needed: set[int] = set()
-    stack = [cut]
-    while stack:
-        node = producers.get(stack.pop())
-        if node is not None and id(node) not in needed:
-            needed.add(id(node))
-            stack.extend(node.input)
-    nodes = [n for n in proto.graph.node if id(n) in needed]
+    nodes = needed_nodes(proto.graph, [cut])
     used = {name for n in nodes for name in n.input}
     inits = [t for t in proto.graph.initializer if t.name in used]
     graph = onnx.helper.make_graph(nodes, "trunk", list(proto.graph.input),

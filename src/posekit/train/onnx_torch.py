@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from onnx import numpy_helper
 from torch import nn
 
+from posekit.convert.optimize import needed_nodes
 from posekit.errors import PosekitError
 
 _DTYPES = {1: torch.float32, 6: torch.int32, 7: torch.int64, 9: torch.bool, 11: torch.float64}
@@ -199,18 +200,7 @@ class OnnxModule(nn.Module):
         self.input_name = self.inputs[0]
         self.outputs = list(outputs or [o.name for o in g.output])
         inits = {i.name: i for i in g.initializer}
-        producers = {o: n for n in g.node for o in n.output}
-        needed: set[str] = set()
-        stack = list(self.outputs)
-        while stack:
-            name = stack.pop()
-            if name in needed or name in self.inputs or name not in producers:
-                if name not in producers and name not in inits and name not in self.inputs and name:
-                    raise PosekitError(f"{name!r}: no such tensor in the graph {g.name or '(unnamed)'}")
-                continue
-            needed.add(name)
-            stack.extend(i for i in producers[name].input if i)
-        self.nodes = [n for n in g.node if any(o in needed for o in n.output)]
+        self.nodes = needed_nodes(g, self.outputs, self.inputs)
         unknown = sorted({n.op_type for n in self.nodes} - set(OPS))
         if unknown:
             raise PosekitError(f"the torch builder has no {', '.join(unknown)}: this graph cannot be trained")
