@@ -7,9 +7,12 @@ joins them (``QUANTIZED_OPS``) up to the first upsampling. Kept fp32, by measure
   MultiPose lost 3.7-7.6 COCO AP on the development sets; kept fp32, 0.2-0.4, for about the same speed-up;
 - the layers that feed the decoding ops (``head_nodes``), and those ops themselves (MoveNet's centre
   weighting, arg-max, gathers): their int8 forms are slower than fp32, and they carry the coordinates.
-Not kept fp32: the first convolution, on the RGB image, although its int8 kernel is slower (3 input
-channels: 0.58 vs 0.23 ms on Lightning): quantizing its output instead of the image (whose 0..255 integers
-uint8 holds exactly) cost Lightning 1.9 COCO AP on coco-mini-train.
+Not kept fp32: the first convolution, on the RGB image: quantizing its output instead of the image (whose
+0..255 integers uint8 holds exactly) cost Lightning 1.9 COCO AP on coco-mini-train. Its int8 kernel over 3
+channels is slower than fp32 (onnxruntime's fast int8 convolutions need a multiple of 4 input channels), so
+it is first rewritten exactly as a stride-1 convolution over the image's 2x2 SpaceToDepth, 12 channels
+(``posekit.convert.optimize.space_to_depth_convs``): on Lightning 0.6 -> 0.35 ms, less ~0.15 ms for the
+rearrangement and a layout transpose, about 3% of the int8 session.
 
 Before quantizing, element-wise ops with a per-channel constant whose values are all equal (MoveNet's input
 normalisation ``(x - [0, 0, 0]) * [1/127.5] * 3``) take a scalar instead (``scalar_constants``): the int8
@@ -37,7 +40,7 @@ from posekit.convert.cache import cached_file, file_digest
 from posekit.errors import PosekitError
 
 PRECISIONS = ("fp32", "int8")
-QUANTIZER_VERSION = 5
+QUANTIZER_VERSION = 6
 QUANTIZED_OPS = ("Conv", "Add", "Concat", "Resize", "Relu", "Clip", "MaxPool", "AveragePool")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 
@@ -105,6 +108,8 @@ def quantize_onnx(fp32: Path, feeds: Sequence[dict[str, NDArray]], ops: Sequence
     )
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
+    from posekit.convert.optimize import space_to_depth_convs
+
     class Reader(CalibrationDataReader):
         def __init__(self) -> None:
             self.it = iter(feeds)
@@ -116,7 +121,7 @@ def quantize_onnx(fp32: Path, feeds: Sequence[dict[str, NDArray]], ops: Sequence
         pre, out = Path(tmp) / "pre.onnx", Path(tmp) / "int8.onnx"
         quant_pre_process(str(fp32), str(pre), skip_symbolic_shape=True)
         model = onnx.load(str(pre))
-        if scalar_constants(model):
+        if scalar_constants(model) + space_to_depth_convs(model):
             onnx.save(model, str(pre))
         quantize_static(str(pre), str(out), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
