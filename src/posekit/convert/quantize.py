@@ -12,11 +12,13 @@ Not kept fp32: the first convolution, on the RGB image: quantizing its output in
 channels is slower than fp32 (onnxruntime's fast int8 convolutions need a multiple of 4 input channels), so
 it is first rewritten exactly as a stride-1 convolution over the image's 2x2 SpaceToDepth, 12 channels
 (``posekit.convert.optimize.space_to_depth_convs``): on Lightning 0.6 -> 0.35 ms, less ~0.15 ms for the
-rearrangement and a layout transpose, about 3% of the int8 session. Its weights are quantized to 7 bits
-(``image_convs``): onnxruntime's u8 x s8 kernels on AVX2 without VNNI add pairs of products in 16 bits
-(VPMADDUBSW), and two bright pixels (up to 255) times two large weights (up to 127) overflow it; with 7-bit
-weights they cannot. On Lightning +0.6 LSP PCK@0.2 and +1.1 coco-mini AP; 7-bit weights everywhere cost
-Lightning 0.6 PCK and 2.3 AP instead.
+rearrangement and a layout transpose: the int8 session 1.4-1.7% faster (Thunder: even; MultiPose, whose
+input size is free, keeps its stem). Its weights are quantized to 7 bits (``image_convs``): onnxruntime's
+u8 x s8 kernels on AVX2 without VNNI add pairs of products in 16 bits (VPMADDUBSW), and two bright pixels (up
+to 255) times two large weights (up to 127) overflow it; with 7-bit weights they cannot. On such a CPU
+Lightning gains +0.6 LSP PCK@0.2 and +1.1 coco-mini AP over 8-bit stem weights; 7-bit weights everywhere
+cost it 0.6 PCK and 2.3 AP instead. (MultiPose overflows in later layers too there: its int8 loses 12 AP on
+coco-mini with 8-bit weights, 0.8 with 7-bit weights everywhere; not settled.)
 
 Before quantizing, element-wise ops with a per-channel constant whose values are all equal (MoveNet's input
 normalisation ``(x - [0, 0, 0]) * [1/127.5] * 3``) take a scalar instead (``scalar_constants``): the int8
