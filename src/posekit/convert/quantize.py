@@ -13,12 +13,15 @@ channels is slower than fp32 (onnxruntime's fast int8 convolutions need a multip
 it is first rewritten exactly as a stride-1 convolution over the image's 2x2 SpaceToDepth, 12 channels
 (``posekit.convert.optimize.space_to_depth_convs``): on Lightning 0.6 -> 0.35 ms, less ~0.15 ms for the
 rearrangement and a layout transpose: the int8 session 1.4-1.7% faster (Thunder: even; MultiPose, whose
-input size is free, keeps its stem). Its weights are quantized to 7 bits (``image_convs``): onnxruntime's
-u8 x s8 kernels on AVX2 without VNNI add pairs of products in 16 bits (VPMADDUBSW), and two bright pixels (up
-to 255) times two large weights (up to 127) overflow it; with 7-bit weights they cannot. On such a CPU
-Lightning gains +0.6 LSP PCK@0.2 and +1.1 coco-mini AP over 8-bit stem weights; 7-bit weights everywhere
-cost it 0.6 PCK and 2.3 AP instead. (MultiPose overflows in later layers too there: its int8 loses 12 AP on
-coco-mini with 8-bit weights, 0.8 with 7-bit weights everywhere; not settled.)
+input size is free, keeps its stem).
+
+Weights are 7-bit (-64..63) in every convolution but the depthwise ones (``paired_convs``): onnxruntime's
+u8 x s8 kernels on AVX2 without VNNI add pairs of products over input channels in 16 bits (VPMADDUBSW), and
+two large activations (up to 255) times two large weights (up to 127) overflow it; with 7-bit weights they
+cannot. Depthwise kernels pair no channels, and 7 bits cost them accuracy. On such a CPU, against 8-bit
+weights: MultiPose coco-mini AP 8.5 -> 18.9 (fp32 20.5), mmpose-coco 21.9 -> 49.5 (47.9); Lightning LSP
+PCK@0.2 55.6 -> 56.1, coco-mini AP 28.7 -> 30.5 (fp32 57.8, 31.5). 7-bit depthwise weights too cost Lightning
+1.1 PCK and 4.1 AP more.
 
 Before quantizing, element-wise ops with a per-channel constant whose values are all equal (MoveNet's input
 normalisation ``(x - [0, 0, 0]) * [1/127.5] * 3``) take a scalar instead (``scalar_constants``): the int8
@@ -46,7 +49,7 @@ from posekit.convert.cache import cached_file, file_digest
 from posekit.errors import PosekitError
 
 PRECISIONS = ("fp32", "int8")
-QUANTIZER_VERSION = 8
+QUANTIZER_VERSION = 9
 QUANTIZED_OPS = ("Conv", "Add", "Concat", "Resize", "Relu", "Clip", "MaxPool", "AveragePool")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 
@@ -129,31 +132,30 @@ def quantize_onnx(fp32: Path, feeds: Sequence[dict[str, NDArray]], ops: Sequence
         model = onnx.load(str(pre))
         if scalar_constants(model) + space_to_depth_convs(model):
             onnx.save(model, str(pre))
+        fp32_nodes = set(head_nodes(pre, ops)) | set(decoder_nodes(pre))
+        overrides = seven_bit_weights(paired_convs(model, fp32_nodes))
         quantize_static(str(pre), str(out), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                        op_types_to_quantize=list(ops),
-                        nodes_to_exclude=sorted(set(head_nodes(pre, ops)) | set(decoder_nodes(pre))),
+                        op_types_to_quantize=list(ops), nodes_to_exclude=sorted(fp32_nodes),
                         calibrate_method=CalibrationMethod.MinMax,
-                        extra_options={"TensorQuantOverrides": seven_bit_weights(image_convs(model))})
+                        extra_options={"TensorQuantOverrides": overrides})
         return out.read_bytes()
 
 
-def image_convs(model) -> dict[str, int]:
-    """The convolutions that read the image (through no other convolution): {weight name: output
-    channels}."""
+def paired_convs(model, exclude: set[str] | frozenset[str] = frozenset()) -> dict[str, int]:
+    """The convolutions (not in ``exclude``) whose int8 kernels sum products over input channels, i.e. all
+    but depthwise ones: {weight name: output channels}."""
     from onnx import numpy_helper
 
-    graph = model.graph
-    weights = {t.name: t for t in graph.initializer}
-    from_image = {i.name for i in graph.input}
+    weights = {t.name: t for t in model.graph.initializer}
     found = {}
-    for node in graph.node:  # ONNX graphs list nodes in topological order
-        if not any(name in from_image for name in node.input):
+    for node in model.graph.node:
+        if node.op_type != "Conv" or node.name in exclude or node.input[1] not in weights:
             continue
-        if node.op_type == "Conv" and node.input[1] in weights:
-            found[node.input[1]] = numpy_helper.to_array(weights[node.input[1]]).shape[0]
-        else:
-            from_image.update(node.output)
+        shape = numpy_helper.to_array(weights[node.input[1]]).shape
+        group = next((a.i for a in node.attribute if a.name == "group"), 1)
+        if group == 1 or shape[1] > 1:
+            found[node.input[1]] = shape[0]
     return found
 
 
