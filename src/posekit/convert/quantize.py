@@ -1,8 +1,9 @@
 """Static int8 quantization of a converted model with onnxruntime's quantization tools.
 
-QDQ format, weights int8 per output channel, activations uint8 per tensor, ranges calibrated (min/max) on
-real photos run through the model's own preprocessing. Only the encoder is quantized: convolutions and what
-joins them (``QUANTIZED_OPS``) up to the first upsampling. Kept fp32, by measurement:
+QDQ format, weights int8 per output channel (7-bit outside depthwise layers, see below), activations uint8
+per tensor, ranges calibrated (min/max) on real photos run through the model's own preprocessing. Only the
+encoder is quantized: convolutions and what joins them (``QUANTIZED_OPS``) up to the first upsampling. Kept
+fp32, by measurement:
 - the decoder (every layer downstream of the first Resize: MoveNet's feature pyramid and heads). Quantized,
   MultiPose lost 3.7-7.6 COCO AP on the development sets; kept fp32, 0.2-0.4, for about the same speed-up;
 - the layers that feed the decoding ops (``head_nodes``), and those ops themselves (MoveNet's centre
@@ -12,7 +13,7 @@ Not kept fp32: the first convolution, on the RGB image: quantizing its output in
 channels is slower than fp32 (onnxruntime's fast int8 convolutions need a multiple of 4 input channels), so
 it is first rewritten exactly as a stride-1 convolution over the image's 2x2 SpaceToDepth, 12 channels
 (``posekit.convert.optimize.space_to_depth_convs``): on Lightning 0.6 -> 0.35 ms, less ~0.15 ms for the
-rearrangement and a layout transpose: the int8 session 1.4-1.7% faster (Thunder: even; MultiPose, whose
+rearrangement and a layout transpose: the int8 session 0-2% faster (Thunder: even; MultiPose, whose
 input size is free, keeps its stem).
 
 Weights are 7-bit (-64..63) in every convolution but the depthwise ones (``paired_convs``): onnxruntime's
