@@ -272,3 +272,88 @@ def test_needed_nodes_stop_at_fed_tensors_and_name_a_missing_one() -> None:
         needed_nodes(graph, ["missing"])
     with pytest.raises(PosekitError, match="'x': no such tensor"):  # the cut does not separate it
         needed_nodes(graph, ["c", "unused"], ["a"])
+
+
+# space_to_depth_convs: stride-2 convolutions over the RGB image become a stride-1 convolution over the
+# image's 2x2 SpaceToDepth (12 channels), for onnxruntime's int8 kernels.
+def _stem_model(kernel: int, height: int, width: int, channels: int = 3, stride: int = 2,
+                **pads) -> onnx.ModelProto:
+    """x (1, C, H, W) -> Conv(kernel, stride, pads or auto_pad) with a bias -> Relu."""
+    w = numpy_helper.from_array(RNG.normal(size=(8, channels, kernel, kernel)).astype(np.float32), "w")
+    b = numpy_helper.from_array(RNG.normal(size=8).astype(np.float32), "b")
+    nodes = [helper.make_node("Conv", ["x", "w", "b"], ["c"], strides=[stride, stride], **pads),
+             helper.make_node("Relu", ["c"], ["y"])]
+    graph = helper.make_graph(
+        nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, channels, height, width])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", "c", "h", "w"])], [w, b])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+@pytest.mark.parametrize("kernel, pads, height, width", [
+    (3, {"auto_pad": "SAME_UPPER"}, 12, 10),  # TF's 'same' stem (MoveNet): pads (0, 1) on each axis
+    (3, {"auto_pad": "SAME_LOWER"}, 8, 8),  # pads (1, 0): odd top padding, not rewritten
+    (3, {"pads": [0, 0, 1, 1]}, 12, 10),  # the same stem, its Pad folded into explicit pads
+    (3, {}, 12, 10),  # 'valid'
+    (5, {"pads": [2, 2, 2, 2]}, 12, 16),
+    (7, {"pads": [2, 0, 3, 1]}, 14, 10),
+    (2, {}, 8, 12),
+    (4, {"pads": [2, 2, 1, 1]}, 10, 10),
+])
+def test_space_to_depth_conv_is_exact(kernel, pads, height, width):
+    from posekit.convert.optimize import space_to_depth_convs
+
+    model = _stem_model(kernel, height, width, **pads)
+    x = RNG.normal(size=(1, 3, height, width)).astype(np.float32)
+    want = run_x(model, x)
+    rewritten = space_to_depth_convs(model)
+    onnx.checker.check_model(model)
+    assert rewritten == (pads.get("auto_pad") != "SAME_LOWER")
+    if rewritten:
+        assert [n.op_type for n in model.graph.node] == ["SpaceToDepth", "Conv", "Relu"]
+        w = next(t for t in model.graph.initializer if t.name.startswith("w"))
+        assert list(w.dims) == [8, 12, (kernel + 1) // 2, (kernel + 1) // 2]
+    got = run_x(model, x)
+    assert got.shape == want.shape
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5 * np.abs(want).max())
+
+
+@pytest.mark.parametrize("kernel, height, width, channels, stride", [
+    (3, 12, 10, 8, 2),  # 8 channels: onnxruntime's int8 kernels take them as they are
+    (3, 12, 11, 3, 2),  # odd width
+    (3, 12, 10, 3, 1),  # stride 1
+])
+def test_space_to_depth_leaves_other_convolutions(kernel, height, width, channels, stride):
+    from posekit.convert.optimize import space_to_depth_convs
+
+    model = _stem_model(kernel, height, width, channels, stride, pads=[1, 1, 1, 1])
+    before = model.SerializeToString()
+    assert space_to_depth_convs(model) == 0
+    assert model.SerializeToString() == before
+
+
+def run_x(model: onnx.ModelProto, x: np.ndarray) -> np.ndarray:
+    return ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(
+        None, {"x": x})[0]
+
+
+@pytest.mark.network
+def test_space_to_depth_on_the_real_lightning_network(shared_data):
+    """MoveNet Lightning's network part: the RGB stem is rewritten, and the heads equal the original's on
+    real photos within float rounding."""
+    import posekit
+    from posekit.convert.optimize import space_to_depth_convs
+    from posekit.images import read_image
+    from posekit.samples import sample_image
+
+    lightning = posekit.load_model("movenet-lightning", threads=1)
+    model = onnx.load(str(lightning.runner.path))
+    sessions = [ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])]
+    assert space_to_depth_convs(model) == 1
+    sessions.append(ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]))
+    photos = [sample_image(), *sorted((shared_data / "lspet-train" / "images").glob("im0800*.jpg"))[:3]]
+    for photo in photos:
+        rgb = read_image(photo).rgb
+        rgb = np.ascontiguousarray(rgb[: rgb.shape[0] * 2 // 3])  # off-centre too: padding on one side
+        feed = lightning.session_input(lightning.preprocess(rgb)[0])
+        for got, want in zip(sessions[1].run(None, feed), sessions[0].run(None, feed), strict=True):
+            np.testing.assert_allclose(got, want, rtol=0, atol=5e-5 * np.abs(want).max())

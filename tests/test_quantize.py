@@ -35,6 +35,25 @@ def test_head_nodes_are_the_layers_feeding_the_decoder(tmp_path: Path) -> None:
     assert head_nodes(tmp_path / "m.onnx", ("Conv",)) == ["body", "head"]  # Relu is outside: body feeds it
 
 
+def test_paired_convs_are_all_but_depthwise() -> None:
+    from posekit.convert.quantize import paired_convs, seven_bit_weights
+
+    inits = [numpy_helper.from_array(np.ones(shape, np.float32), name) for name, shape in
+             [("w", (4, 3, 3, 3)), ("dw", (4, 1, 3, 3)), ("gw", (4, 2, 1, 1)), ("w2", (2, 4, 1, 1))]]
+    nodes = [helper.make_node("Conv", ["x", "w"], ["a"], name="stem"),
+             helper.make_node("Conv", ["a", "dw"], ["b"], name="depthwise", group=4),
+             helper.make_node("Conv", ["b", "gw"], ["c"], name="grouped", group=2),
+             helper.make_node("Conv", ["c", "w2"], ["y"], name="head")]
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 4, 4])
+    graph = helper.make_graph(nodes, "g", [x], [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                              inits)
+    model = helper.make_model(graph)
+    assert paired_convs(model) == {"w": 4, "gw": 4, "w2": 2}
+    assert paired_convs(model, {"head"}) == {"w": 4, "gw": 4}
+    assert seven_bit_weights({"w": 3}) == {"w": [{"reduce_range": True, "axis": 0}, {"reduce_range": True},
+                                                 {"reduce_range": True}]}
+
+
 def test_default_calibration_is_fixed() -> None:
     a, b = default_calibration(), default_calibration()
     assert len(a) == 16 and all(x.dtype == np.uint8 and x.ndim == 3 and x.shape[2] == 3 for x in a)
@@ -52,6 +71,17 @@ def test_int8_model_agrees_with_fp32(name: str) -> None:
     convs = [n for n in onnx.load(str(path)).graph.node if n.op_type == "Conv"]
     dq = {o for n in onnx.load(str(path)).graph.node if n.op_type == "DequantizeLinear" for o in n.output}
     assert sum(n.input[1] in dq for n in convs) > 0.5 * len(convs)  # the encoder is int8
+    # Lightning's RGB stem reads the image's SpaceToDepth (12 channels: onnxruntime's fast int8 kernels);
+    # MultiPose's input size is free, its stem stays as it is
+    stems = [n for n in onnx.load(str(path)).graph.node if n.op_type == "SpaceToDepth"]
+    assert len(stems) == (name == "movenet-lightning")
+    # 7-bit weights but in the depthwise convolutions (AVX2's 16-bit pair sums cannot overflow)
+    weights = {t.name: np.abs(numpy_helper.to_array(t).astype(int)).max()
+               for t in onnx.load(str(path)).graph.initializer
+               if t.data_type == TensorProto.INT8 and t.name.endswith("_quantized")}
+    depthwise = [v for k, v in weights.items() if "depthwise" in k]
+    assert len(depthwise) > 10 and max(depthwise) == 127
+    assert max(v for k, v in weights.items() if "depthwise" not in k) <= 64
     a, b = fp32.predict(rgb), int8.predict(rgb)
     assert len(a) == len(b) >= 1
     conf = (a.scores[0] > 0.3) & (b.scores[0] > 0.3)

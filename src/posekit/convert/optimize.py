@@ -20,6 +20,11 @@ computes from its input's shape gets the same constant ``scales``, which onnxrun
 layout),
 ``output_logits`` (a graph output read before its sigmoid, for callers that need a few of its values) and
 ``uint8_image_input`` (the float image input becomes uint8, its normalisation done in the graph).
+
+``space_to_depth_convs`` (run on the graph the int8 quantizer reads, ``posekit.convert.quantize``): a
+stride-2 convolution over the 3 RGB channels becomes a 2x2 ``SpaceToDepth`` and a stride-1 convolution over
+12 channels. onnxruntime's fast int8 convolution kernels need a multiple of 4 input channels; over 3 the
+stem ran a generic path at twice the time of its fp32 form.
 """
 
 from __future__ import annotations
@@ -428,6 +433,79 @@ def _drop_unused(model: onnx.ModelProto) -> None:
     used = {name for node in graph.node for name in node.input}
     for t in [t for t in graph.initializer if t.name not in used]:
         graph.initializer.remove(t)
+
+
+def _same_pads(auto_pad: bytes, kernel: int) -> tuple[int, int] | None:
+    """(begin, end) padding of a stride-2 'SAME' convolution over an even length (None: not 'SAME')."""
+    if auto_pad not in (b"SAME_UPPER", b"SAME_LOWER"):
+        return None
+    total = max(kernel - 2, 0)  # (ceil(n / 2) - 1) * 2 + kernel - n, for n even
+    begin = total // 2 if auto_pad == b"SAME_UPPER" else total - total // 2
+    return begin, total - begin
+
+
+def space_to_depth_weights(w: np.ndarray) -> np.ndarray:
+    """(O, C, kh, kw) stride-2 kernel -> (O, 4C, ceil(kh/2), ceil(kw/2)) stride-1 kernel over the input's
+    2x2 ``SpaceToDepth`` (input channel ``(dy * 2 + dx) * C + c`` holds pixel (2y + dy, 2x + dx) of channel
+    c); taps beyond the original kernel are zero."""
+    o, c, kh, kw = w.shape
+    out = np.zeros((o, 2, 2, c, (kh + 1) // 2, (kw + 1) // 2), w.dtype)
+    for y in range(kh):
+        for x in range(kw):
+            out[:, y % 2, x % 2, :, y // 2, x // 2] = w[:, :, y, x]
+    return out.reshape(o, 4 * c, (kh + 1) // 2, (kw + 1) // 2)
+
+
+def space_to_depth_convs(model: onnx.ModelProto, max_channels: int = 3) -> int:
+    """Rewrite ``model`` in place: each 2D convolution with stride 2, no dilation or groups, at most
+    ``max_channels`` input channels and an even input height and width known to the graph reads the input's
+    2x2 ``SpaceToDepth`` instead, with stride 1 and the kernel of ``space_to_depth_weights``. Exact: output
+    (i, j) sums the same products (input row 2i + t - pad_top is row i + (t - pad_top) // 2, phase
+    (t - pad_top) % 2 of the rearranged input; the top and left padding must be even). Returns how many
+    convolutions were rewritten."""
+    graph = model.graph
+    inits = {t.name: t for t in graph.initializer}
+    shapes = _static_shapes(model)
+    count = 0
+    for conv in [n for n in graph.node if n.op_type == "Conv"]:
+        shape = shapes.get(conv.input[0])
+        if (len(conv.input) < 2 or conv.input[1] not in inits or not shape or len(shape) != 4
+                or list(_attr(conv, "strides", [1, 1])) != [2, 2] or _attr(conv, "group", 1) != 1
+                or any(d != 1 for d in _attr(conv, "dilations", [1, 1]))):
+            continue
+        w = numpy_helper.to_array(inits[conv.input[1]])
+        if w.shape[1] > max_channels or any(not n or n % 2 for n in shape[2:]):
+            continue
+        auto = _attr(conv, "auto_pad", b"NOTSET")
+        p = list(_attr(conv, "pads", [0, 0, 0, 0]))
+        per_axis = [_same_pads(auto, k) or (p[a], p[a + 2]) for a, k in enumerate(w.shape[2:])]
+        new_pads = []
+        for (begin, end), k in zip(per_axis, w.shape[2:], strict=True):
+            # output length n/2 + floor((begin + end - k) / 2) + 1, the same over n/2 rows with the new pads
+            new_end = (begin + end - k) // 2 - begin // 2 + (k + 1) // 2
+            new_pads.append((begin // 2, new_end))
+            if begin % 2 or new_end < 0:
+                break
+        else:
+            name = f"{conv.input[0]}/space_to_depth"
+            weight = f"{conv.input[1]}/space_to_depth"
+            if weight not in inits:
+                inits[weight] = numpy_helper.from_array(space_to_depth_weights(w), weight)
+                graph.initializer.append(inits[weight])
+            s2d = onnx.helper.make_node("SpaceToDepth", [conv.input[0]], [name], name=name, blocksize=2)
+            graph.node.insert(list(graph.node).index(conv), s2d)
+            conv.input[0], conv.input[1] = name, weight
+            for a in [a for a in conv.attribute if a.name in ("auto_pad", "pads", "strides", "kernel_shape")]:
+                conv.attribute.remove(a)
+            conv.attribute.extend([
+                onnx.helper.make_attribute("strides", [1, 1]),
+                onnx.helper.make_attribute("pads", [new_pads[0][0], new_pads[1][0],
+                                                    new_pads[0][1], new_pads[1][1]])])
+            count += 1
+    used = {name for node in graph.node for name in node.input}
+    for t in [t for t in graph.initializer if t.name not in used]:
+        graph.initializer.remove(t)
+    return count
 
 
 GRAPH_REWRITE = 2  # in the derived files' names: bump it when fast_graph's rewrite changes

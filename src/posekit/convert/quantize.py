@@ -1,15 +1,28 @@
 """Static int8 quantization of a converted model with onnxruntime's quantization tools.
 
-QDQ format, weights int8 per output channel, activations uint8 per tensor, ranges calibrated (min/max) on
-real photos run through the model's own preprocessing. Only the encoder is quantized: convolutions and what
-joins them (``QUANTIZED_OPS``) up to the first upsampling. Kept fp32, by measurement:
+QDQ format, weights int8 per output channel (7-bit outside depthwise layers, see below), activations uint8
+per tensor, ranges calibrated (min/max) on real photos run through the model's own preprocessing. Only the
+encoder is quantized: convolutions and what joins them (``QUANTIZED_OPS``) up to the first upsampling. Kept
+fp32, by measurement:
 - the decoder (every layer downstream of the first Resize: MoveNet's feature pyramid and heads). Quantized,
   MultiPose lost 3.7-7.6 COCO AP on the development sets; kept fp32, 0.2-0.4, for about the same speed-up;
 - the layers that feed the decoding ops (``head_nodes``), and those ops themselves (MoveNet's centre
   weighting, arg-max, gathers): their int8 forms are slower than fp32, and they carry the coordinates.
-Not kept fp32: the first convolution, on the RGB image, although its int8 kernel is slower (3 input
-channels: 0.58 vs 0.23 ms on Lightning): quantizing its output instead of the image (whose 0..255 integers
-uint8 holds exactly) cost Lightning 1.9 COCO AP on coco-mini-train.
+Not kept fp32: the first convolution, on the RGB image: quantizing its output instead of the image (whose
+0..255 integers uint8 holds exactly) cost Lightning 1.9 COCO AP on coco-mini-train. Its int8 kernel over 3
+channels is slower than fp32 (onnxruntime's fast int8 convolutions need a multiple of 4 input channels), so
+it is first rewritten exactly as a stride-1 convolution over the image's 2x2 SpaceToDepth, 12 channels
+(``posekit.convert.optimize.space_to_depth_convs``): on Lightning 0.6 -> 0.35 ms, less ~0.15 ms for the
+rearrangement and a layout transpose: the int8 session 0-2% faster (Thunder: even; MultiPose, whose
+input size is free, keeps its stem).
+
+Weights are 7-bit (-64..63) in every convolution but the depthwise ones (``paired_convs``): onnxruntime's
+u8 x s8 kernels on AVX2 without VNNI add pairs of products over input channels in 16 bits (VPMADDUBSW), and
+two large activations (up to 255) times two large weights (up to 127) overflow it; with 7-bit weights they
+cannot. Depthwise kernels pair no channels, and 7 bits cost them accuracy. On such a CPU, against 8-bit
+weights: MultiPose coco-mini AP 8.5 -> 18.9 (fp32 20.5), mmpose-coco 21.9 -> 49.5 (47.9); Lightning LSP
+PCK@0.2 55.6 -> 56.1, coco-mini AP 28.7 -> 30.5 (fp32 57.8, 31.5). 7-bit depthwise weights too cost Lightning
+1.1 PCK and 4.1 AP more.
 
 Before quantizing, element-wise ops with a per-channel constant whose values are all equal (MoveNet's input
 normalisation ``(x - [0, 0, 0]) * [1/127.5] * 3``) take a scalar instead (``scalar_constants``): the int8
@@ -37,7 +50,7 @@ from posekit.convert.cache import cached_file, file_digest
 from posekit.errors import PosekitError
 
 PRECISIONS = ("fp32", "int8")
-QUANTIZER_VERSION = 5
+QUANTIZER_VERSION = 9
 QUANTIZED_OPS = ("Conv", "Add", "Concat", "Resize", "Relu", "Clip", "MaxPool", "AveragePool")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 
@@ -105,6 +118,8 @@ def quantize_onnx(fp32: Path, feeds: Sequence[dict[str, NDArray]], ops: Sequence
     )
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
+    from posekit.convert.optimize import space_to_depth_convs
+
     class Reader(CalibrationDataReader):
         def __init__(self) -> None:
             self.it = iter(feeds)
@@ -116,14 +131,39 @@ def quantize_onnx(fp32: Path, feeds: Sequence[dict[str, NDArray]], ops: Sequence
         pre, out = Path(tmp) / "pre.onnx", Path(tmp) / "int8.onnx"
         quant_pre_process(str(fp32), str(pre), skip_symbolic_shape=True)
         model = onnx.load(str(pre))
-        if scalar_constants(model):
+        if scalar_constants(model) + space_to_depth_convs(model):
             onnx.save(model, str(pre))
+        fp32_nodes = set(head_nodes(pre, ops)) | set(decoder_nodes(pre))
+        overrides = seven_bit_weights(paired_convs(model, fp32_nodes))
         quantize_static(str(pre), str(out), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                        op_types_to_quantize=list(ops),
-                        nodes_to_exclude=sorted(set(head_nodes(pre, ops)) | set(decoder_nodes(pre))),
-                        calibrate_method=CalibrationMethod.MinMax)
+                        op_types_to_quantize=list(ops), nodes_to_exclude=sorted(fp32_nodes),
+                        calibrate_method=CalibrationMethod.MinMax,
+                        extra_options={"TensorQuantOverrides": overrides})
         return out.read_bytes()
+
+
+def paired_convs(model, exclude: set[str] | frozenset[str] = frozenset()) -> dict[str, int]:
+    """The convolutions (not in ``exclude``) whose int8 kernels sum products over input channels, i.e. all
+    but depthwise ones: {weight name: output channels}."""
+    from onnx import numpy_helper
+
+    weights = {t.name: t for t in model.graph.initializer}
+    found = {}
+    for node in model.graph.node:
+        if node.op_type != "Conv" or node.name in exclude or node.input[1] not in weights:
+            continue
+        shape = numpy_helper.to_array(weights[node.input[1]]).shape
+        group = next((a.i for a in node.attribute if a.name == "group"), 1)
+        if group == 1 or shape[1] > 1:
+            found[node.input[1]] = shape[0]
+    return found
+
+
+def seven_bit_weights(convs: dict[str, int]) -> dict[str, list[dict]]:
+    """``quantize_static``'s per-channel overrides giving ``convs`` 7-bit weights (-64..63)."""
+    return {name: [{"reduce_range": True, "axis": 0}] + [{"reduce_range": True}] * (channels - 1)
+            for name, channels in convs.items()}
 
 
 def scalar_constants(model) -> int:
