@@ -14,7 +14,7 @@ from onnx import TensorProto, helper, numpy_helper
 import posekit
 from posekit.cli import main
 from posekit.convert.cache import check_record
-from posekit.convert.quantize import default_calibration, head_nodes
+from posekit.convert.quantize import default_calibration, head_nodes, paired_weight_bits
 from posekit.errors import PosekitError
 from posekit.images import read_image
 from posekit.samples import sample_image
@@ -54,6 +54,19 @@ def test_paired_convs_are_all_but_depthwise() -> None:
                                                  {"reduce_range": True}]}
 
 
+def test_paired_weight_bits_follow_the_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    from posekit.convert.quantize import paired_weight_bits
+
+    monkeypatch.delenv("POSEKIT_INT8_WEIGHT_BITS", raising=False)
+    avx2 = "flags\t\t: fpu sse2 avx avx2 fma\n"
+    assert paired_weight_bits(avx2, "x86_64") == 7
+    assert paired_weight_bits("flags\t\t: avx2 avx512f avx512bw avx512_vnni\n", "x86_64") == 8
+    assert paired_weight_bits("flags\t\t: avx2 avx_vnni\n", "AMD64") == 8
+    assert paired_weight_bits(avx2, "aarch64") == 8  # not x86: no 16-bit pair sums
+    monkeypatch.setenv("POSEKIT_INT8_WEIGHT_BITS", "8")
+    assert paired_weight_bits(avx2, "x86_64") == 8
+
+
 def test_default_calibration_is_fixed() -> None:
     a, b = default_calibration(), default_calibration()
     assert len(a) == 16 and all(x.dtype == np.uint8 and x.ndim == 3 and x.shape[2] == 3 for x in a)
@@ -75,13 +88,16 @@ def test_int8_model_agrees_with_fp32(name: str) -> None:
     # MultiPose's input size is free, its stem stays as it is
     stems = [n for n in onnx.load(str(path)).graph.node if n.op_type == "SpaceToDepth"]
     assert len(stems) == (name == "movenet-lightning")
-    # 7-bit weights but in the depthwise convolutions (AVX2's 16-bit pair sums cannot overflow)
+    # on x86 without VNNI, 7-bit weights but in the depthwise convolutions (AVX2's 16-bit pair sums cannot
+    # overflow); with VNNI 8 bits everywhere
     weights = {t.name: np.abs(numpy_helper.to_array(t).astype(int)).max()
                for t in onnx.load(str(path)).graph.initializer
                if t.data_type == TensorProto.INT8 and t.name.endswith("_quantized")}
     depthwise = [v for k, v in weights.items() if "depthwise" in k]
     assert len(depthwise) > 10 and max(depthwise) == 127
-    assert max(v for k, v in weights.items() if "depthwise" not in k) <= 64
+    paired = max(v for k, v in weights.items() if "depthwise" not in k)
+    assert paired <= 64 if paired_weight_bits() == 7 else paired == 127
+    assert f"w{paired_weight_bits()}-" in path.name
     a, b = fp32.predict(rgb), int8.predict(rgb)
     assert len(a) == len(b) >= 1
     conf = (a.scores[0] > 0.3) & (b.scores[0] > 0.3)

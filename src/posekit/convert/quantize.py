@@ -16,10 +16,11 @@ it is first rewritten exactly as a stride-1 convolution over the image's 2x2 Spa
 rearrangement and a layout transpose: the int8 session 0-2% faster (Thunder: even; MultiPose, whose
 input size is free, keeps its stem).
 
-Weights are 7-bit (-64..63) in every convolution but the depthwise ones (``paired_convs``): onnxruntime's
-u8 x s8 kernels on AVX2 without VNNI add pairs of products over input channels in 16 bits (VPMADDUBSW), and
-two large activations (up to 255) times two large weights (up to 127) overflow it; with 7-bit weights they
-cannot. Depthwise kernels pair no channels, and 7 bits cost them accuracy. On such a CPU, against 8-bit
+On an x86 CPU without VNNI (``paired_weight_bits``), weights are 7-bit (-64..63) in every convolution but
+the depthwise ones (``paired_convs``): onnxruntime's u8 x s8 kernels there add pairs of products over input
+channels in 16 bits (VPMADDUBSW), and two large activations (up to 255) times two large weights (up to 127)
+overflow it; with 7-bit weights they cannot. With VNNI (VPDPBUSD sums in 32 bits) and elsewhere the weights
+keep 8 bits. Depthwise kernels pair no channels, and 7 bits cost them accuracy. On such a CPU, against 8-bit
 weights: MultiPose coco-mini AP 8.5 -> 18.9 (fp32 20.5), mmpose-coco 21.9 -> 49.5 (47.9); Lightning LSP
 PCK@0.2 55.6 -> 56.1, coco-mini AP 28.7 -> 30.5 (fp32 57.8, 31.5). 7-bit depthwise weights too cost Lightning
 1.1 PCK and 4.1 AP more.
@@ -30,10 +31,10 @@ graph runs NHWC around its QLinearConvs, and onnxruntime broadcasts a (1, 1, 1, 
 element (1.6 ms per op on MultiPose's 256 x 256 input, a tenth of the int8 session) where a scalar is one
 vectorised pass.
 
-The int8 file lives in the model cache next to the fp32 one, ``<fp32 stem>-int8-q<N>-<hash[:12]>.onnx``
-(hash of the fp32 file and the calibration photos), so a new source, converter, quantizer or calibration set
-never reuses a stale file; it has the same hash record and self-healing as the fp32 cache
-(``posekit.convert.cache.cached_file``).
+The int8 file lives in the model cache next to the fp32 one, ``<fp32 stem>-int8-q<N>w<bits>-<hash[:12]>.onnx``
+(hash of the fp32 file and the calibration photos; bits: ``paired_weight_bits``), so a new source, converter,
+quantizer, calibration set or CPU kind never reuses a stale file; it has the same hash record and
+self-healing as the fp32 cache (``posekit.convert.cache.cached_file``).
 """
 
 from __future__ import annotations
@@ -105,9 +106,33 @@ def calibration_hash(images: Sequence[NDArray[np.uint8]]) -> str:
     return h.hexdigest()
 
 
-def quantize_onnx(fp32: Path, feeds: Sequence[dict[str, NDArray]], ops: Sequence[str] = QUANTIZED_OPS
-                  ) -> bytes:
-    """The int8 QDQ model (serialized) of ``fp32``, calibrated on ``feeds`` (session input dicts)."""
+def paired_weight_bits(cpuinfo: str | None = None, machine: str | None = None) -> int:
+    """Bits of the int8 weights of convolutions that sum over input channels, for this CPU: 7 on x86 without
+    VNNI (onnxruntime's u8 x s8 kernels there add pairs of products in 16 bits, which 8-bit weights
+    overflow), else 8. ``POSEKIT_INT8_WEIGHT_BITS`` (7 or 8) overrides; ``cpuinfo`` / ``machine``: for tests
+    (default: /proc/cpuinfo, ``platform.machine()``; x86 without /proc/cpuinfo: 7, the safe side)."""
+    import os
+    import platform
+    import re
+
+    forced = os.environ.get("POSEKIT_INT8_WEIGHT_BITS")
+    if forced in ("7", "8"):
+        return int(forced)
+    machine = (machine if machine is not None else platform.machine()).lower()
+    if machine not in ("x86_64", "amd64", "x86", "i386", "i686"):
+        return 8
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            return 7
+    return 8 if re.search(r"\b(avx512_vnni|avx_vnni)\b", cpuinfo) else 7
+
+
+def quantize_onnx(fp32: Path, feeds: Sequence[dict[str, NDArray]], ops: Sequence[str] = QUANTIZED_OPS,
+                  weight_bits: int = 8) -> bytes:
+    """The int8 QDQ model (serialized) of ``fp32``, calibrated on ``feeds`` (session input dicts);
+    ``weight_bits`` 7: 7-bit weights in the convolutions that pair input channels (``paired_convs``)."""
     import onnx
     from onnxruntime.quantization import (
         CalibrationDataReader,
@@ -134,12 +159,12 @@ def quantize_onnx(fp32: Path, feeds: Sequence[dict[str, NDArray]], ops: Sequence
         if scalar_constants(model) + space_to_depth_convs(model):
             onnx.save(model, str(pre))
         fp32_nodes = set(head_nodes(pre, ops)) | set(decoder_nodes(pre))
-        overrides = seven_bit_weights(paired_convs(model, fp32_nodes))
+        overrides = seven_bit_weights(paired_convs(model, fp32_nodes)) if weight_bits == 7 else {}
         quantize_static(str(pre), str(out), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                         op_types_to_quantize=list(ops), nodes_to_exclude=sorted(fp32_nodes),
                         calibrate_method=CalibrationMethod.MinMax,
-                        extra_options={"TensorQuantOverrides": overrides})
+                        extra_options={"TensorQuantOverrides": overrides} if overrides else None)
         return out.read_bytes()
 
 
@@ -255,7 +280,8 @@ def quantized_onnx(model, calibration: str | Path | None = None) -> Path:
         key = f"files:{files_key(files)}"
     fp32 = Path(model.runner.path)
     digest = hashlib.sha256(f"{file_digest(fp32)} {key}".encode()).hexdigest()
-    path = cache_dir() / "onnx" / f"{fp32.stem}-int8-q{QUANTIZER_VERSION}-{digest[:12]}.onnx"
+    bits = paired_weight_bits()
+    path = cache_dir() / "onnx" / f"{fp32.stem}-int8-q{QUANTIZER_VERSION}w{bits}-{digest[:12]}.onnx"
 
     def build() -> bytes:
         from posekit.images import read_image
@@ -267,6 +293,6 @@ def quantized_onnx(model, calibration: str | Path | None = None) -> Path:
             return {model.input_name: tensor}
 
         feeds = [feed(model.preprocess(rgb)[0]) for rgb in photos]
-        return quantize_onnx(fp32, feeds)
+        return quantize_onnx(fp32, feeds, weight_bits=bits)
 
     return cached_file(path, build, what=f"{fp32.name} and the calibration photos")
