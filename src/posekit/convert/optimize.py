@@ -276,9 +276,7 @@ def fold_zero_pads(model: onnx.ModelProto) -> int:
         folded.append(pad)
     for pad in folded:
         graph.node.remove(pad)
-    used = {name for node in graph.node for name in node.input}
-    for t in [t for t in graph.initializer if t.name not in used]:
-        graph.initializer.remove(t)
+    _drop_unused_initializers(graph)
     return len(folded)
 
 
@@ -422,14 +420,14 @@ def uint8_image_input(model: onnx.ModelProto, scale: float, offset: float = 0.0)
 def _drop_unused(model: onnx.ModelProto) -> None:
     """Remove the nodes no graph output needs, then the initializers no node reads."""
     graph = model.graph
-    needed = {o.name for o in graph.output}
-    keep = []
-    for n in reversed(graph.node):
-        if any(o in needed for o in n.output):
-            keep.append(n)
-            needed.update(i for i in n.input if i)
+    keep = needed_nodes(graph, [o.name for o in graph.output])
     del graph.node[:]
-    graph.node.extend(reversed(keep))
+    graph.node.extend(keep)
+    _drop_unused_initializers(graph)
+
+
+def _drop_unused_initializers(graph: onnx.GraphProto) -> None:
+    """Remove the initializers no node reads."""
     used = {name for node in graph.node for name in node.input}
     for t in [t for t in graph.initializer if t.name not in used]:
         graph.initializer.remove(t)
@@ -502,9 +500,7 @@ def space_to_depth_convs(model: onnx.ModelProto, max_channels: int = 3) -> int:
                 onnx.helper.make_attribute("pads", [new_pads[0][0], new_pads[1][0],
                                                     new_pads[0][1], new_pads[1][1]])])
             count += 1
-    used = {name for node in graph.node for name in node.input}
-    for t in [t for t in graph.initializer if t.name not in used]:
-        graph.initializer.remove(t)
+    _drop_unused_initializers(graph)
     return count
 
 
