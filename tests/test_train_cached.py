@@ -193,7 +193,7 @@ def test_movenet_grows_channels_for_lsp_joints(model_package: Path) -> None:
 
     from posekit.models.movenet import grown_heads
     from posekit.skeletons import get_schema
-    from posekit.train.pretrained import grow, resolve_init
+    from posekit.train.pretrained import channel_map, grow, resolve_init
 
     spec, zoo, _ = resolve_init("movenet-lightning")
     grown_spec, grown, channels = grow(spec, zoo, LSP14)
@@ -227,5 +227,6 @@ def test_movenet_grows_channels_for_lsp_joints(model_package: Path) -> None:
     with pytest.raises(PosekitError, match="grew joints neck,head_top"):
         grow(spec, grown, get_schema("coco17+neck"))
     # a run checkpointed before posekit grew joints (its channels hold -1) resumes and exports ungrown
-    old_spec, old_graph, old_channels = grow(spec, zoo, LSP14, enabled=False)
+    before = channel_map(spec, LSP14, allow_missing=True)
+    old_spec, old_graph, old_channels = grow(spec, zoo, LSP14, trained=before)
     assert old_spec == spec and old_graph is zoo and old_channels[-2:] == [-1, -1]

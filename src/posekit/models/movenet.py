@@ -63,13 +63,15 @@ HEADS = {
 # (with the centre head's raw map). The zoo's 17 joints keep the graph's own decoding; the grown ones are
 # decoded by the same rule in numpy (`SinglePoseDecoder`, the same centre cell) and appended.
 GROWN = "posekit/grown/"
+# The grown joints' heatmap, regression and offset maps, each beside the zoo head it is named after.
+GROWN_HEADS = tuple(GROWN + HEADS[False][i] for i in (0, 2, 3))
 
 
 def grown_heads() -> tuple[str, str, str, str]:
     """The four maps the grown joints decode from: their heatmap, the zoo's centre, their regression and
     offsets (the order `SinglePoseDecoder` takes)."""
-    heat, centre, regress, offset = HEADS[False]
-    return GROWN + heat, centre, GROWN + regress, GROWN + offset
+    heat, regress, offset = GROWN_HEADS
+    return heat, HEADS[False][1], regress, offset
 
 
 def split_onnx(spec: ModelSpec) -> tuple[Path, Path]:

@@ -253,7 +253,7 @@ def train_cached(
     if ckpt and ckpt["schema"] != schema.name:
         raise PosekitError(f"--resume {out}: the run trained on {ckpt['schema']}, this data is "
                            f"{schema.name}; resume with the run's own data")
-    spec, proto, channels = grow(spec, proto, schema, enabled=not ckpt or -1 not in ckpt["init"]["channels"])
+    spec, proto, channels = grow(spec, proto, schema, ckpt["init"]["channels"] if ckpt else None)
     if "+" in spec.schema:
         grown = ", ".join(spec.schema.split("+")[1:])
         log(f"{spec.base} grows output channels for {grown} (the data's joints it lacks)")

@@ -131,16 +131,15 @@ def export_finetuned(ckpt: dict[str, Any], out: str | Path) -> Path:
 
         raise PosekitError(f"{init['init']}: changed since this run was trained (sha256 "
                            f"{init['sha256'][:12]}); export needs the graph it started from")
+    from posekit.skeletons import get_schema as schema_named
+
     if (ckpt.get("train_config") or {}).get("cache_features"):
-        from posekit.skeletons import get_schema as schema_named
         from posekit.train.cached import head_module
         from posekit.train.pretrained import grow
 
-        spec, source, _ = grow(spec, source, schema_named(ckpt["schema"]),  # grown joints' channels
-                               enabled=-1 not in init["channels"])
+        spec, source, _ = grow(spec, source, schema_named(ckpt["schema"]), init["channels"])  # grown joints
         graph = head_module(spec, source, ckpt["train_config"].get("cache_at", "trunk"))  # cached training
     else:
-        from posekit.skeletons import get_schema as schema_named
         from posekit.train.pretrained import load_pretrained
 
         graph = load_pretrained(init["init"], schema_named(ckpt["schema"])).module.graph

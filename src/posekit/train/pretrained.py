@@ -14,8 +14,8 @@ heads trained above it.
 
 Families: ``efficientpose`` (kind "heatmap": MSE on its heatmaps, all of LSP's joints by name) and the
 single-pose MoveNets (kind "movenet": their four raw heads, trained from a cache only (``--cache-features``:
-the FPN's features, or the crops to train the whole network); COCO-17 has
-no neck or head top, so a target's joints the model lacks are left out of the loss and the validation).
+the FPN's features, or the crops to train the whole network); COCO-17 has no neck or head top, so for a
+target's joints the model lacks it grows output channels, ``grow``).
 """
 
 from __future__ import annotations
@@ -159,18 +159,19 @@ GROWN_SEEDS: dict[str, dict[str, float]] = {
 }
 
 
-def grow(spec: FineTuneSpec, proto: onnx.ModelProto, target: Schema, enabled: bool = True
+def grow(spec: FineTuneSpec, proto: onnx.ModelProto, target: Schema, trained: list[int] | None = None
          ) -> tuple[FineTuneSpec, onnx.ModelProto, list[int]]:
     """A MoveNet whose schema lacks some of the data's joints (COCO-17 on LSP: neck, head top) grows output
     channels for them: (spec with the grown joints and heads, graph with them, the data's joints -> the
-    grown model's channels). Other families, data whose joints the model has, or ``enabled`` False (a run
-    checkpointed before posekit grew joints: its channels hold -1) come back as they are (with
-    `channel_map`'s channels, -1 for a joint the model lacks; a heatmap family refuses those there)."""
-    from posekit.models.movenet import GROWN, HEADS
+    grown model's channels). ``trained``: the channels of the run being resumed or exported, if any. Other
+    families, data whose joints the model has, or a run checkpointed before posekit grew joints (its channels
+    hold -1) come back as they are (with `channel_map`'s channels, -1 for a joint the model lacks; a heatmap
+    family refuses those there)."""
+    from posekit.models.movenet import GROWN_HEADS
 
     channels = channel_map(spec, target, allow_missing=spec.kind == "movenet")
     joints = [target.keypoints[i] for i, c in enumerate(channels) if c < 0]
-    if not joints or not enabled:
+    if not joints or (trained is not None and -1 in trained):
         return spec, proto, channels
     from dataclasses import replace
 
@@ -178,7 +179,7 @@ def grow(spec: FineTuneSpec, proto: onnx.ModelProto, target: Schema, enabled: bo
 
     schema = grown_schema(get_schema(spec.schema), joints)
     grown = replace(spec, joints=spec.joints + tuple(joints), schema=schema.name,
-                    heads=spec.heads + tuple(GROWN + h for i, h in enumerate(HEADS[False]) if i != 1))
+                    heads=spec.heads + GROWN_HEADS)
     channels = [c if c >= 0 else len(spec.joints) + joints.index(target.keypoints[i])
                 for i, c in enumerate(channels)]
     return grown, grow_heads(proto, spec, joints), channels
@@ -192,22 +193,22 @@ def grow_heads(proto: onnx.ModelProto, spec: FineTuneSpec, joints: list[str]) ->
     as ``--init``) is returned as it is."""
     from onnx import helper, numpy_helper
 
-    from posekit.models.movenet import GROWN, HEADS
+    from posekit.models.movenet import GROWN_HEADS, HEADS, grown_heads
 
     out = onnx.ModelProto()
     out.CopyFrom(proto)
     g = out.graph
     producers = {o: n for n in g.node for o in n.output}
     inits = {i.name: i for i in g.initializer}
-    heat, centre, regress, offset = HEADS[False]
-    if GROWN + heat in producers:
+    heat, _, regress, offset = HEADS[False]
+    if GROWN_HEADS[0] in producers:
         have = [p.value for p in proto.metadata_props if p.key == "posekit.grown"]
         if have != [",".join(joints)]:
             raise PosekitError(f"--init: the graph grew joints {have[0] if have else '?'}, the data lacks "
                                f"{', '.join(joints)}; start from the zoo model instead")
         return out
     names = list(spec.joints)
-    for head, per in ((heat, 1), (regress, 2), (offset, 2)):
+    for head, per, name in zip((heat, regress, offset), (1, 2, 2), GROWN_HEADS, strict=True):
         back = producers[head]  # Transpose NCHW -> NHWC of the head's last Conv
         conv = producers[back.input[0]]
         w, b = (numpy_helper.to_array(inits[conv.input[i]]) for i in (1, 2))
@@ -217,7 +218,6 @@ def grow_heads(proto: onnx.ModelProto, spec: FineTuneSpec, joints: list[str]) ->
             for c in range(per):
                 rows_w.append(sum(f * w[names.index(n) * per + c] for n, f in seed.items()))
                 rows_b.append(sum(f * b[names.index(n) * per + c] for n, f in seed.items()))
-        name = GROWN + head
         g.initializer.extend([numpy_helper.from_array(np.stack(rows_w).astype(np.float32), f"{name}/w"),
                               numpy_helper.from_array(np.array(rows_b, np.float32), f"{name}/b")])
         node = helper.make_node("Conv", [conv.input[0], f"{name}/w", f"{name}/b"], [f"{name}/nchw"],
@@ -226,12 +226,9 @@ def grow_heads(proto: onnx.ModelProto, spec: FineTuneSpec, joints: list[str]) ->
         turn = helper.make_node("Transpose", [f"{name}/nchw"], [name], name=f"{name}/Transpose")
         turn.attribute.extend(back.attribute)
         g.node.extend([node, turn])
-    for name in (GROWN + heat, centre, GROWN + regress, GROWN + offset):
+    for name in grown_heads():
         g.output.append(helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, [None] * 4))
-    kept = [p for p in out.metadata_props if p.key != "posekit.grown"]
-    del out.metadata_props[:]
-    out.metadata_props.extend(kept)
-    out.metadata_props.add(key="posekit.grown", value=",".join(joints))
+    out.metadata_props.add(key="posekit.grown", value=",".join(joints))  # an ungrown graph has none
     return out
 
 
