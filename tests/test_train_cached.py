@@ -96,6 +96,33 @@ def test_cached_features_give_the_whole_graphs_heads(tmp_path: Path, model_packa
         assert np.abs(r.numpy() - o.numpy()).max() < 1e-4 * np.abs(r.numpy()).max()
 
 
+def test_cache_built_by_worker_processes_equals_the_serial_one(tmp_path: Path, model_package: Path) -> None:
+    """--num-workers W cuts the views in W forked processes (each with its own trunk session): the cache
+    is the same, row for row, as one process builds; an unreadable image is skipped there too."""
+    from posekit.datasets import load_dataset
+    from posekit.train.augment import AugmentConfig
+    from posekit.train.features import CacheSpec, build_cache, data_digest
+    from posekit.train.pretrained import resolve_init
+
+    folder = _lspet_folder(tmp_path / "lspet", 5)
+    (folder / "images" / "im00004.jpg").write_bytes(b"not a jpeg")
+    samples = load_dataset(f"lspet:{folder}")
+    spec, proto, digest = resolve_init("movenet-lightning")
+    for start, graph in ((spec.cut, proto), (spec.image, None)):
+        key = CacheSpec(digest, start, spec.input_size, 3, {}, 0, spec.crop_enlarge, spec.mean, spec.std,
+                        data_digest(samples))
+        lines: list[str] = []
+        one = build_cache(tmp_path / "one", key, graph, samples, AugmentConfig(), lines.append)
+        many = build_cache(tmp_path / "many", key, graph, samples, AugmentConfig(), lines.append, workers=2)
+        assert "2 process(es)" in lines[-1]
+        np.testing.assert_array_equal(np.asarray(many.features), np.asarray(one.features))
+        np.testing.assert_array_equal(many.keypoints, one.keypoints)
+        np.testing.assert_array_equal(many.labelled, one.labelled)
+        bad = [n for n in lines if n.startswith("skipped:") and "im00004.jpg" in n]
+        assert len(bad) == 6  # 3 views of the unreadable image, in each build
+        assert not one.labelled[3::5].any() and one.labelled[2::5].any()
+
+
 def _heads_graph(proto: onnx.ModelProto, start: str, outputs: list[str]) -> onnx.ModelProto:
     """The graph's nodes from inner tensor ``start`` (now its input) to ``outputs``, for onnxruntime."""
     from posekit.convert.optimize import needed_nodes

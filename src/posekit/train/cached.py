@@ -78,8 +78,8 @@ def spatial_cross_entropy(logits: torch.Tensor, u: torch.Tensor, mask: torch.Ten
     joint, normalised to sum 1. logits (B, h, w, C); u (B, C, 2) x, y in cells; mask (B, C). Mean over
     the joints."""
     b, h, w, k = logits.shape
-    gx = torch.exp(-((torch.arange(w)[None, None] - u[..., 0, None]) ** 2) / (2 * sigma**2))
-    gy = torch.exp(-((torch.arange(h)[None, None] - u[..., 1, None]) ** 2) / (2 * sigma**2))
+    gx = torch.exp(-((torch.arange(w, device=u.device)[None, None] - u[..., 0, None]) ** 2) / (2 * sigma**2))
+    gy = torch.exp(-((torch.arange(h, device=u.device)[None, None] - u[..., 1, None]) ** 2) / (2 * sigma**2))
     target = (gy[:, :, :, None] * gx[:, :, None, :]).reshape(b, k, -1)
     target = target / target.sum(-1, keepdim=True).clamp(min=1e-12)
     log_p = F.log_softmax(logits.permute(0, 3, 1, 2).reshape(b, k, -1), dim=-1)
@@ -119,8 +119,8 @@ class MoveNetObjective:
     def model_joints(self, xy: torch.Tensor, labelled: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Target joints (B, J, 2) / (B, J) -> the model's channels (B, K, 2) in cells, weights (B, K)."""
         b = xy.shape[0]
-        u = torch.zeros(b, self.k, 2)
-        w = torch.zeros(b, self.k)
+        u = torch.zeros(b, self.k, 2, device=xy.device)
+        w = torch.zeros(b, self.k, device=xy.device)
         for j, c in enumerate(self.channels):
             if c >= 0:
                 u[:, c] = xy[:, j] / self.stride
@@ -136,16 +136,18 @@ class MoveNetObjective:
         cx = u[..., 0].round().clamp(0, w - 1)
         cy = u[..., 1].round().clamp(0, h - 1)
         sigma = self.spec.sigma
-        gx = torch.exp(-((torch.arange(w)[None, None] - cx[..., None]) ** 2) / (2 * sigma**2))  # (B, K, w)
-        gy = torch.exp(-((torch.arange(h)[None, None] - cy[..., None]) ** 2) / (2 * sigma**2))
+        dev = heat.device
+        cells_x, cells_y = torch.arange(w, device=dev), torch.arange(h, device=dev)
+        gx = torch.exp(-((cells_x[None, None] - cx[..., None]) ** 2) / (2 * sigma**2))  # (B, K, w)
+        gy = torch.exp(-((cells_y[None, None] - cy[..., None]) ** 2) / (2 * sigma**2))
         target = (gy[:, :, :, None] * gx[:, :, None, :]).permute(0, 2, 3, 1)  # (B, h, w, K)
         # spatial softmax cross-entropy (where the joint is; blind to a channel's overall level) carries the
         # localisation, a tenth of the focal loss keeps the sigmoid scores calibrated: on persons
         # 7,501-8,000 of LSPET (held out of a 1-7,500 run), one head-only epoch with the focal loss alone
         # lost 1.7 points of PCK@0.2, with the cross-entropy it kept the zoo's (0.636 both).
         loss = spatial_cross_entropy(heat, u, weight) + 0.1 * focal_loss(heat, target, weight)
-        rows = torch.arange(b)[:, None]
-        joints = torch.arange(k)[None]
+        rows = torch.arange(b, device=dev)[:, None]
+        joints = torch.arange(k, device=dev)[None]
         off = offset.reshape(b, h, w, k, 2)
         terms = []
         for dy in (-1, 0, 1):
@@ -157,17 +159,18 @@ class MoveNetObjective:
                 terms.append(((at - goal).abs().sum(-1) * ok, ok))
         loss = loss + sum(t for t, _ in terms).sum() / sum(o for _, o in terms).sum().clamp(min=1.0)
         with torch.no_grad():
-            score = torch.sigmoid(centre[..., 0]) * self.centre_weight
-            at = score.reshape(b, -1).argmax(dim=1)
-            ky, kx = at // w, at % w
-        reg = regress[torch.arange(b), ky, kx].reshape(b, k, 2)
+            score = torch.sigmoid(centre[..., 0]) * self.centre_weight.to(dev)
+            peak = score.reshape(b, -1).argmax(dim=1)
+            ky, kx = peak // w, peak % w
+        reg = regress[torch.arange(b, device=dev), ky, kx].reshape(b, k, 2)
         goal = torch.stack([u[..., 1] - ky[:, None], u[..., 0] - kx[:, None]], dim=-1)
         reg_l1 = ((reg - goal).abs().sum(-1) * weight).sum() / weight.sum().clamp(min=1.0)
         return loss + REGRESSION_WEIGHT * reg_l1
 
     def decode(self, outputs: list[torch.Tensor]) -> NDArray[np.float32]:
         """Heads -> (B, J, 2) target joints in input px (NaN where the model lacks the joint)."""
-        rows = self.decoder(*(o.detach().float().numpy() for o in four_heads(outputs)))[:, 0]  # (B, K, 3)
+        heads = (o.detach().float().cpu().numpy() for o in four_heads(outputs))
+        rows = self.decoder(*heads)[:, 0]  # (B, K, 3)
         size = np.array(self.spec.input_size[::-1], np.float32)
         xy = rows[..., 1::-1] * size
         out = np.full((len(xy), len(self.channels), 2), np.nan, np.float32)
@@ -185,16 +188,17 @@ class HeatmapObjective:
         self.channels = torch.tensor(list(channels), dtype=torch.long)
 
     def maps(self, outputs: list[torch.Tensor]) -> torch.Tensor:
-        return outputs[0].permute(0, 3, 1, 2)[:, self.channels]
+        return outputs[0].permute(0, 3, 1, 2)[:, self.channels.to(outputs[0].device)]
 
     def loss(self, outputs: list[torch.Tensor], xy: torch.Tensor, labelled: torch.Tensor) -> torch.Tensor:
-        pairs = [self.codec.encode(p, lab) for p, lab in zip(xy.numpy(), labelled.numpy(), strict=True)]
-        target = torch.from_numpy(np.stack([t for t, _ in pairs]))
-        weight = torch.from_numpy(np.stack([w for _, w in pairs]))[:, :, None, None]
+        pairs = [self.codec.encode(p, lab)
+                 for p, lab in zip(xy.cpu().numpy(), labelled.cpu().numpy(), strict=True)]
+        target = torch.from_numpy(np.stack([t for t, _ in pairs])).to(xy.device)
+        weight = torch.from_numpy(np.stack([w for _, w in pairs]))[:, :, None, None].to(xy.device)
         return ((self.maps(outputs) - target) ** 2 * weight).mean()
 
     def decode(self, outputs: list[torch.Tensor]) -> NDArray[np.float32]:
-        return self.codec.decode(self.maps(outputs).detach().float().numpy())[0]
+        return self.codec.decode(self.maps(outputs).detach().float().cpu().numpy())[0]
 
 
 def _objective(spec: FineTuneSpec, channels: Sequence[int], sigma: float):
@@ -212,14 +216,17 @@ def _batches(cache: FeatureCache, rows: NDArray[np.int64], size: int, drop_last:
                torch.from_numpy(cache.keypoints[part]), torch.from_numpy(cache.labelled[part]))
 
 
-def evaluate_cached(head, objective, cache: FeatureCache, schema, batch_size: int) -> tuple[float, float]:
-    """Validation loss and PCK@0.2 over the cache's view-0 rows (plain crops), on the joints the model has."""
+def evaluate_cached(head, objective, cache: FeatureCache, schema, batch_size: int,
+                    device: torch.device | None = None) -> tuple[float, float]:
+    """Validation loss and PCK@0.2 over the cache's view-0 rows (plain crops), on the joints the model has
+    (the head on ``device``, default the CPU)."""
+    device = device or torch.device("cpu")
     head.eval()
     total, batches, hits, counted = 0.0, 0, 0, 0
     with torch.no_grad():
         for feats, xy, labelled in _batches(cache, np.arange(cache.persons), batch_size, False):
-            outputs = head(feats)
-            total += float(objective.loss(outputs, xy, labelled))
+            outputs = head(feats.to(device))
+            total += float(objective.loss(outputs, xy.to(device), labelled.to(device)))
             batches += 1
             pred = objective.decode(outputs)
             known = labelled.numpy() & np.isfinite(pred).all(axis=2)
@@ -269,12 +276,14 @@ def train_cached(
         key = CacheSpec(digest, start_at, spec.input_size, views, asdict(augment) if augment else {},
                         config.seed, spec.crop_enlarge, spec.mean, spec.std, data_digest(samples))
         return build_cache(out / "features", key, proto if cache_at == "trunk" else None, samples, augment,
-                           log)
+                           log, workers=config.num_workers)
 
     train_cache = cache_for(train_samples, config.cache_features, config.augment)
     val_cache = cache_for(val_samples, 1, None)
 
     head = head_module(spec, proto, cache_at)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    head.to(device)  # moves the parameters in place: the lists below hold the same objects
     named = [(n, p) for n, p in zip(head.param_names, head.weights, strict=True)
              if not (spec.kind == "movenet" and "center_0/" in n)]  # the centre head stays as it is
     trainable = [p for _, p in named]
@@ -302,11 +311,11 @@ def train_cached(
         log(f"resumed {out / 'last.pt'} after epoch {start}")
     log(f"{spec.base} trained from {start_at} on cached {'crops' if cache_at == 'image' else 'features'}: "
         f"{sum(p.numel() for p in trainable):,} trained parameters ({sum(p.numel() for p in trunk):,} of "
-        f"them the trunk's at lr {backbone_lr:g}); torch threads {torch.get_num_threads()}; "
+        f"them the trunk's at lr {backbone_lr:g}); device {device}, torch threads {torch.get_num_threads()}; "
         f"{train_cache.persons} train persons x {train_cache.views} views, {val_cache.persons} val persons")
     if not history:
         t0 = time.time()
-        val_loss, pck = evaluate_cached(head, objective, val_cache, schema, config.batch_size)
+        val_loss, pck = evaluate_cached(head, objective, val_cache, schema, config.batch_size, device)
         history.append({"epoch": 0, "train_loss": float("nan"), "val_loss": val_loss, "val_pck": pck,
                         "lr": 0.0, "train_images": 0, "val_images": val_cache.persons,
                         "seconds": round(time.time() - t0, 2)})
@@ -325,6 +334,7 @@ def train_cached(
         bar = tqdm(_batches(train_cache, rows, config.batch_size, True), total=steps_per_epoch,
                    desc=f"epoch {epoch + 1}/{config.epochs}", unit="batch", disable=None)
         for feats, xy, labelled in bar:
+            feats, xy, labelled = feats.to(device), xy.to(device), labelled.to(device)
             loss = objective.loss(head(feats), xy, labelled)
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -332,7 +342,7 @@ def train_cached(
             sched.step()
             total, steps = total + loss.item(), steps + 1
             bar.set_postfix(loss=f"{total / steps:.4g}")
-        val_loss, pck = evaluate_cached(head, objective, val_cache, schema, config.batch_size)
+        val_loss, pck = evaluate_cached(head, objective, val_cache, schema, config.batch_size, device)
         row = {"epoch": epoch + 1, "train_loss": total / steps, "val_loss": val_loss, "val_pck": pck,
                "lr": opt.param_groups[0]["lr"], "train_images": steps * config.batch_size,
                "val_images": val_cache.persons, "seconds": round(time.time() - t0, 2)}

@@ -32,6 +32,7 @@ from numpy.typing import NDArray
 from tqdm import tqdm
 
 from posekit.datasets.sample import Sample
+from posekit.errors import PosekitError
 from posekit.train.augment import NO_AUGMENT, AugmentConfig
 from posekit.train.targets import HeatmapCodec
 
@@ -137,6 +138,35 @@ def _trunk_input(image: NDArray[np.float32], integer: bool) -> NDArray:
     return np.rint(nhwc).astype(np.int32) if integer else np.ascontiguousarray(nhwc, np.float32)
 
 
+# What forked cache-building workers read (set by `build_cache` before its pool starts; fork shares it).
+_JOB: dict = {}
+
+
+def _trunk_fn(proto: onnx.ModelProto | None, cut: str) -> Callable[[NDArray[np.float32]], NDArray]:
+    """(3, H, W) normalised crop -> (1, h, w, C) features: the trunk's output, or the NHWC crop itself."""
+    if proto is None:
+        return lambda image: image.transpose(1, 2, 0)[None]
+    session, feed, integer = trunk_session(proto, cut)
+    return lambda image: session.run(None, {feed.name: _trunk_input(image, integer)})[0]
+
+
+def _views(rows: Sequence[tuple[int, int]]) -> list[tuple]:
+    """(view, person) pairs -> (view, person, features, keypoints, labelled); None arrays: unreadable."""
+    if "trunk" not in _JOB:  # a worker's own onnxruntime session (sessions are not shared across a fork)
+        _JOB["trunk"] = _trunk_fn(_JOB["proto"], _JOB["cut"])
+    out = []
+    for v, i in rows:
+        views = _JOB["plain"] if v == 0 else _JOB["random"]
+        try:
+            item = views.load(v, i)
+        except Exception:
+            out.append((v, i, None, None, None))
+            continue
+        out.append((v, i, _JOB["trunk"](item["image"])[0].astype(np.float16), item["keypoints"],
+                    item["labelled"]))
+    return out
+
+
 def build_cache(
     root: Path,
     spec: CacheSpec,
@@ -144,11 +174,16 @@ def build_cache(
     samples: Sequence[Sample],
     augment: AugmentConfig | None,
     log: Callable[[str], None] = lambda s: print(s, file=sys.stderr),
+    workers: int = 0,
 ) -> FeatureCache:
     """The cache for ``spec`` under ``root`` (reused when complete, else built; see the module docstring).
     proto: the graph whose trunk (up to ``spec.cut``) makes the features; None: the features are the
     normalised crops themselves (NHWC, float16: exact for MoveNet's 0..255 pixels), for training the whole
-    network. augment: the run's augmentation (views 1..K-1; None: every view is the plain crop)."""
+    network. augment: the run's augmentation (views 1..K-1; None: every view is the plain crop).
+    workers: processes cutting the views (each with its own one-thread trunk session); 0 or 1: this one.
+    A view depends only on (seed, view, person), so the cache is the same for any number of workers."""
+
+    import multiprocessing
 
     from posekit.train.generator import PersonDataset
 
@@ -162,49 +197,55 @@ def build_cache(
                           spec.std)
     random_views = PersonDataset(samples, codec, centred_augment(augment, spec.enlarge), spec.seed,
                                  spec.mean, spec.std) if augment is not None else plain
-    if proto is not None:
-        session, feed, integer = trunk_session(proto, spec.cut)
-
-        def trunk(image: NDArray[np.float32]) -> NDArray[np.float32]:
-            return session.run(None, {feed.name: _trunk_input(image, integer)})[0]
-    else:
-        def trunk(image: NDArray[np.float32]) -> NDArray[np.float32]:
-            return image.transpose(1, 2, 0)[None]
     n, k = len(plain), spec.views
     partial = root / f"{spec.key()}.partial"
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
-    first = trunk(plain.load(0, 0)["image"])
+    _JOB.clear()
+    _JOB.update(plain=plain, random=random_views, proto=proto, cut=spec.cut)
+    first = _views([(0, 0)])[0][2]
+    if first is None:
+        first = _views([(0, 1)])[0][2] if n > 1 else None
+    if first is None:
+        _JOB.clear()
+        raise PosekitError(f"{plain.bad_item_message(0)}: the first persons' images cannot be read")
     joints = plain.schema.num_keypoints
-    shape = (n * k, *first.shape[1:])
+    shape = (n * k, *first.shape)
     features = np.lib.format.open_memmap(partial / "features.npy", "w+", np.float16, shape)
     keypoints = np.zeros((n * k, joints, 2), np.float32)
     labelled = np.zeros((n * k, joints), bool)
     t0 = time.time()
     bar = tqdm(total=n * k, desc="trunk features", unit="view", disable=None)
-    for v in range(k):
-        views = plain if v == 0 else random_views
-        for i in range(n):
-            row = v * n + i
-            try:
-                item = views.load(v, i)
-            except Exception as err:  # an unreadable image: its views stay all-zero and unlabelled
-                log(f"skipped: {views.bad_item_message(i)} ({type(err).__name__})")
-                bar.update()
-                continue
-            features[row] = trunk(item["image"])[0]
-            keypoints[row], labelled[row] = item["keypoints"], item["labelled"]
-            bar.update()
-            if bar.disable and (row + 1) % 4000 == 0:  # no progress bar (not a terminal): a line now and then
-                log(f"features: {row + 1} / {n * k} views, {time.time() - t0:.0f} s")
+    pairs = [(v, i) for v in range(k) for i in range(n)]
+    chunks = [pairs[a : a + 32] for a in range(0, len(pairs), 32)]
+    pool = multiprocessing.get_context("fork").Pool(workers) if workers > 1 else None
+    done = 0
+    try:
+        results = pool.imap_unordered(_views, chunks) if pool else map(_views, chunks)
+        for part in results:
+            for v, i, feats, kp, lab in part:
+                if feats is None:  # an unreadable image: its views stay all-zero and unlabelled
+                    views = plain if v == 0 else random_views
+                    log(f"skipped: {views.bad_item_message(i)}")
+                else:
+                    row = v * n + i
+                    features[row], keypoints[row], labelled[row] = feats, kp, lab
+            bar.update(len(part))
+            done += len(part)
+            if bar.disable and done // 4000 > (done - len(part)) // 4000:  # no terminal: a line at times
+                log(f"features: {done} / {n * k} views, {time.time() - t0:.0f} s")
+    finally:
+        if pool:
+            pool.terminate()
+        _JOB.clear()
     bar.close()
     features.flush()
     del features
     np.save(partial / "keypoints.npy", keypoints)
     np.save(partial / "labelled.npy", labelled)
     meta = {"format": FORMAT, "key": spec.key(), "persons": n, "views": k, "spec": asdict(spec),
-            "seconds": round(time.time() - t0, 1)}
+            "seconds": round(time.time() - t0, 1), "workers": max(workers, 1)}
     (partial / "key.json").write_text(json.dumps(meta, indent=1, default=list))
     partial.rename(final)
-    log(f"features: {n} persons x {k} views in {meta['seconds']} s -> {final}")
+    log(f"features: {n} persons x {k} views in {meta['seconds']} s, {max(workers, 1)} process(es) -> {final}")
     return FeatureCache.open(final)

@@ -173,7 +173,7 @@ OPS: dict[str, Callable[..., Any]] = {
     "Slice": _slice,
     "Squeeze": _squeeze,
     "Unsqueeze": _unsqueeze,
-    "Shape": lambda x: torch.tensor(x.shape, dtype=torch.int64),
+    "Shape": lambda x: torch.tensor(x.shape, dtype=torch.int64, device=x.device),
     "Cast": lambda x, *, to: x.to(_DTYPES[to]),
     "Gather": _gather,
     "Identity": lambda x: x,
