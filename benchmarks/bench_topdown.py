@@ -28,7 +28,15 @@ Measured 2026-11-26 (load average 7-9 on the 2 cores; every command in /work/not
   efficientpose + nanodet, LSP: flip -1.4 PCK (60 images); flip,rot +12.4 PCK (20 images, 39.0 -> 51.4,
   same with and without the prior) at ~8-20x.
 - batch (6 crops): no reliable speed-up on this machine (movenet-thunder x0.91-x0.99, movenet-lightning
-  x1.19, efficientpose x0.88-x1.25).
+  x1.19, efficientpose x0.88-x1.25): on 2 cores a session's cost per image is flat from batch 1 to 12
+  (``sizes``, 2026-11-26).
+Measured 2026-11-27 on a lent 16-core Intel Xeon (AVX-512 VNNI; the H200 machine of issue 12's GPU run),
+fp32, median of 7 interleaved: ``batch --threads 16``: movenet-lightning one call per crop 54 ms, one
+batched call 43 ms (x1.26); movenet-thunder 74 -> 63 ms (x1.18); ``--threads 1``: x0.94 / x0.91.
+``sizes --threads 16``, ms per image at batch 1 / 2 / 6 / 12: lightning 6.45 / 2.07 / 1.16 / 1.06, thunder
+9.21 / 4.31 / 3.64 / 3.31: with many cores a batch-1 call cannot use them and the batch does; the end-to-end
+gain is smaller than the network's because the crops' preprocessing and decoding (~5 ms per crop, serial
+Python / PIL) do not shrink with the batch.
 """
 
 from __future__ import annotations
