@@ -150,9 +150,14 @@ def _trunk_fn(proto: onnx.ModelProto | None, cut: str) -> Callable[[NDArray[np.f
     return lambda image: session.run(None, {feed.name: _trunk_input(image, integer)})[0]
 
 
+def _worker_start() -> None:
+    """In a forked worker: drop the parent's trunk session (sessions are not shared across a fork)."""
+    _JOB.pop("trunk", None)
+
+
 def _views(rows: Sequence[tuple[int, int]]) -> list[tuple]:
     """(view, person) pairs -> (view, person, features, keypoints, labelled); None arrays: unreadable."""
-    if "trunk" not in _JOB:  # a worker's own onnxruntime session (sessions are not shared across a fork)
+    if "trunk" not in _JOB:  # this process's own onnxruntime session, made on its first views
         _JOB["trunk"] = _trunk_fn(_JOB["proto"], _JOB["cut"])
     out = []
     for v, i in rows:
@@ -218,7 +223,7 @@ def build_cache(
     bar = tqdm(total=n * k, desc="trunk features", unit="view", disable=None)
     pairs = [(v, i) for v in range(k) for i in range(n)]
     chunks = [pairs[a : a + 32] for a in range(0, len(pairs), 32)]
-    pool = multiprocessing.get_context("fork").Pool(workers) if workers > 1 else None
+    pool = multiprocessing.get_context("fork").Pool(workers, _worker_start) if workers > 1 else None
     done = 0
     try:
         results = pool.imap_unordered(_views, chunks) if pool else map(_views, chunks)
