@@ -7,6 +7,8 @@ posekit train --data lspet:PATH --init movenet-thunder --cache-features 4 --out 
 posekit train --resume RUN_DIR   (everything else is stored in the run)
 posekit train models [--json]
 posekit train export CHECKPOINT --out model.onnx
+posekit train calibrate model.onnx --data lspet:PATH --skip N --limit M --out calibrated.onnx   (a fine-tuned
+    MoveNet's joint scores matched to its zoo model's on photos the run did not train on; or --photos DIR)
 posekit train bench-loader --data lspet:PATH [--model NAME] [--batches N] [--num-workers W]
 """
 
@@ -67,7 +69,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR exactly where it stopped")
     p.add_argument("--stop-after", type=int, help="stop after this many epochs are done (resume later)")
     p.set_defaults(func=_train)
-    sub = p.add_subparsers(dest="train_command", metavar="{models,export,eval-onnx,bench-loader}")
+    sub = p.add_subparsers(dest="train_command", metavar="{models,export,calibrate,eval-onnx,bench-loader}")
 
     m = sub.add_parser("models", help="trainable models with parameter and FLOP counts")
     m.add_argument("--json", action="store_true")
@@ -78,6 +80,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     e.add_argument("--out", required=True, help="the .onnx file to write")
     e.add_argument("--opset", type=int, default=17)
     e.set_defaults(func=_export)
+
+    c = sub.add_parser(
+        "calibrate", help="a fine-tuned MoveNet export with its joint scores matched to its zoo model's "
+                          "(default thresholds then mean what they mean for the zoo)",
+        description="Fits per joint an increasing map of the score (logit -> a x logit + b) taking the "
+                    "export's scores on the photos onto its zoo model's on the same photos (no labels used), "
+                    "and writes it into the export's metadata; the runtime applies it after decoding, so no "
+                    "keypoint moves. Use photos like the training data that the run did not train on (e.g. "
+                    "--data lspet:PATH --skip 7500 --limit 500 for a --limit 7500 --val-last 1000 run).")
+    c.add_argument("model", help="the .onnx `posekit train export` wrote for a --init movenet-* run")
+    c.add_argument("--out", required=True, help="the calibrated .onnx file to write (may be MODEL itself)")
+    src = c.add_mutually_exclusive_group(required=True)
+    src.add_argument("--data", metavar="KIND:PATH", help="photos of a dataset (its labels are not used)")
+    src.add_argument("--photos", metavar="DIR", help="a folder of photos of people")
+    c.add_argument("--skip", type=int, default=0, help="with --data: leave out its first N images")
+    c.add_argument("--limit", type=int, default=500,
+                   help="use N photos (default 500; --photos: evenly spread over the folder)")
+    c.add_argument("--threads", type=int, default=1, help="onnxruntime threads (default 1)")
+    c.add_argument("--json", action="store_true", help="print the fit (per joint: scale, bias, medians)")
+    c.set_defaults(func=_calibrate)
 
     v = sub.add_parser(
         "eval-onnx", help="PCK@0.2 of an exported LSP-14 model on held-out images (onnxruntime)"
@@ -250,6 +272,33 @@ def _export(args: argparse.Namespace) -> int:
 
     path = export_onnx(args.checkpoint, args.out, opset=args.opset)
     print(path)
+    return 0
+
+
+def _calibrate(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from posekit.images import read_image
+    from posekit.train.calibrate import calibrate_export
+
+    if args.data:
+        samples = _load(args.data)[max(args.skip, 0):][: args.limit]
+        files = [s.image_path for s in samples if s.image_path is not None]
+    else:
+        from posekit.convert.quantize import calibration_files
+
+        files = calibration_files(args.photos, limit=args.limit, flag="--photos")
+    photos = [read_image(f).rgb for f in tqdm(files, desc="read photos", unit="img", leave=False)]
+    with tqdm(total=2 * len(photos), desc="calibrate", unit="img", leave=False) as bar:
+        fit = calibrate_export(args.model, photos, args.out, threads=args.threads, progress=bar.update)
+    if args.json:
+        print(json.dumps(fit.as_dict()))
+        return 0
+    print(f"{args.out}: joint scores matched to the zoo model's on {fit.photos} photos")
+    print(f"{'joint':16} {'scale':>6} {'bias':>6} {'zoo':>6} {'before':>6} {'after':>6}  (median scores)")
+    for j, a, b, t, s0, s1 in zip(fit.joints, fit.scale, fit.bias, fit.target, fit.before, fit.after,
+                                  strict=True):
+        print(f"{j:16} {a:6.3f} {b:6.3f} {t:6.3f} {s0:6.3f} {s1:6.3f}")
     return 0
 
 
