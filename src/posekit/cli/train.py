@@ -52,6 +52,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="with --cache-features: 'trunk' caches the frozen trunk's features and trains the "
                         "heads; 'image' caches the augmented crops and trains the whole network (the trunk "
                         "at --backbone-lr)")
+    p.add_argument("--distil", type=float, default=0.0, metavar="W",
+                   help="MoveNet with --cache-features: weight of keeping the zoo model's heads on the "
+                        "joints the data does not label (LSP: the face), so their scores and places do not "
+                        "drift (default 0: no loss on them)")
     p.add_argument("--epoch-size", type=int,
                    help="persons per epoch, a fresh random subset each epoch (default: all)")
     p.add_argument("--val-limit", type=int, help="validate on the first N held-out images only")
@@ -196,6 +200,9 @@ def _train(args: argparse.Namespace) -> int:
             raise PosekitError("posekit train needs --data KIND:PATH and --out RUN_DIR (or --resume RUN_DIR)")
         if args.init and args.model:
             raise PosekitError("--init and --model both choose the model; give one of them")
+        if args.distil and args.cache_features is None:
+            raise PosekitError("--distil keeps a MoveNet's unlabelled joints while it trains from a cache: "
+                               "add --init movenet-lightning|thunder --cache-features K, or drop it")
         if args.cache_features is not None:
             if not args.init:
                 raise PosekitError("--cache-features needs --init MODEL (a pretrained trunk to freeze)")
@@ -223,6 +230,7 @@ def _train(args: argparse.Namespace) -> int:
             data={k: getattr(args, k) for k in DATA_OPTIONS},
             cache_features=args.cache_features or 0,
             cache_at=args.cache_at,
+            distil=args.distil,
         )
         out = args.out
     train_samples, val_samples = _split(cfg.data)
