@@ -182,3 +182,20 @@ def test_score_calibration_metadata(meta: dict, expected) -> None:
     else:
         np.testing.assert_array_equal(got[0], expected[0])
         np.testing.assert_array_equal(got[1], expected[1])
+
+
+def test_export_calibrates_on_the_images_the_run_never_read(tmp_path: Path) -> None:
+    """`posekit train export` calibrates a MoveNet fine-tune on its --data images between --limit and the
+    held-out tail (the recipe: LSP 7,501-8,000), none when the run read them all."""
+    from test_train_export import _lspet_folder
+
+    from posekit.cli.train import _split, _unused_images
+
+    spec = f"lspet:{_lspet_folder(tmp_path / 'lspet', 30)}"
+    data = {"data": spec, "val_last": 4, "limit": 5}
+    unused = [p.name for p in _unused_images(data)]
+    assert unused == [f"im{i:05d}.jpg" for i in range(6, 27)]
+    train, val = _split(data)
+    assert not {s.image_path.name for s in train + val} & set(unused)
+    assert _unused_images({"data": spec, "val_last": 4}) == []
+    assert len(_unused_images({"data": spec, "limit": 20})) == 7  # val_fraction 0.1: the last 3 held out

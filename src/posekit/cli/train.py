@@ -83,6 +83,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     e.add_argument("checkpoint", help="a .pt file or a run folder (its best.pt, else last.pt)")
     e.add_argument("--out", required=True, help="the .onnx file to write")
     e.add_argument("--opset", type=int, default=17)
+    e.add_argument("--no-calibrate", action="store_true",
+                   help="a MoveNet fine-tune: keep the raw scores (by default they are calibrated on the "
+                        "run's data images it never read, as `posekit train calibrate` does, when 20+)")
     e.set_defaults(func=_export)
 
     c = sub.add_parser(
@@ -280,15 +283,52 @@ def _export(args: argparse.Namespace) -> int:
 
     path = export_onnx(args.checkpoint, args.out, opset=args.opset)
     print(path)
+    if not args.no_calibrate:
+        _calibrate_export(args.checkpoint, path)
     return 0
 
 
+def _calibrate_export(checkpoint: str, path) -> None:
+    """A MoveNet fine-tune's export calibrated in place on up to 500 of the run's data images it neither
+    trained nor validated on (``--limit`` left them out); a note on stderr where it cannot be."""
+    import onnx
+
+    from posekit.train.calibrate import MIN_PHOTOS
+    from posekit.train.checkpoint import load_checkpoint
+    from posekit.train.export import resolve_checkpoint
+
+    props = {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
+    if props.get("posekit.kind") != "finetuned" or props.get("posekit.base") not in ("movenet-lightning",
+                                                                                      "movenet-thunder"):
+        return
+    data = load_checkpoint(resolve_checkpoint(checkpoint)).get("train_config", {}).get("data") or {}
+    files = _unused_images(data)
+    if len(files) < MIN_PHOTOS:
+        print(f"{path}: scores not calibrated (the run read all of its data's images); run posekit train "
+              f"calibrate {path} --photos DIR (photos like the training data) --out ...", file=sys.stderr)
+        return
+    fit = _calibrate_files(str(path), files[:500], str(path), threads=1)
+    print(f"{path}: joint scores calibrated to the zoo model's on {fit.photos} of the run's unused images "
+          "(posekit train calibrate; --no-calibrate keeps the raw scores)", file=sys.stderr)
+
+
+def _unused_images(data: dict) -> list:
+    """The image paths of a run's --data that ``_split`` gives to neither training nor validation."""
+    if not data.get("limit") or not data.get("data"):
+        return []
+    try:
+        samples = _load(data["data"])
+    except Exception as err:  # PosekitError for a moved dataset: the export stands, uncalibrated
+        print(f"scores not calibrated: {err}", file=sys.stderr)
+        return []
+    if not data.get("val_data"):
+        n_val = data["val_last"] if data.get("val_last") is not None else int(
+            round(len(samples) * (data.get("val_fraction") or 0.1)))
+        samples = samples[:-n_val] if 0 < n_val < len(samples) else []
+    return [s.image_path for s in samples[data["limit"]:] if s.image_path is not None]
+
+
 def _calibrate(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
-    from posekit.images import read_image
-    from posekit.train.calibrate import calibrate_export
-
     if args.data:
         samples = _load(args.data)[max(args.skip, 0):][: args.limit]
         files = [s.image_path for s in samples if s.image_path is not None]
@@ -296,9 +336,7 @@ def _calibrate(args: argparse.Namespace) -> int:
         from posekit.convert.quantize import calibration_files
 
         files = calibration_files(args.photos, limit=args.limit, flag="--photos")
-    photos = [read_image(f).rgb for f in tqdm(files, desc="read photos", unit="img", leave=False)]
-    with tqdm(total=2 * len(photos), desc="calibrate", unit="img", leave=False) as bar:
-        fit = calibrate_export(args.model, photos, args.out, threads=args.threads, progress=bar.update)
+    fit = _calibrate_files(args.model, files, args.out, args.threads)
     if args.json:
         print(json.dumps(fit.as_dict()))
         return 0
@@ -308,6 +346,18 @@ def _calibrate(args: argparse.Namespace) -> int:
                                   strict=True):
         print(f"{j:16} {a:6.3f} {b:6.3f} {t:6.3f} {s0:6.3f} {s1:6.3f}")
     return 0
+
+
+def _calibrate_files(model: str, files: list, out: str, threads: int):
+    """`posekit.train.calibrate.calibrate_export` on the photos at ``files``, with progress bars."""
+    from tqdm import tqdm
+
+    from posekit.images import read_image
+    from posekit.train.calibrate import calibrate_export
+
+    photos = [read_image(f).rgb for f in tqdm(files, desc="read photos", unit="img", leave=False)]
+    with tqdm(total=2 * len(photos), desc="calibrate", unit="img", leave=False) as bar:
+        return calibrate_export(model, photos, out, threads=threads, progress=bar.update)
 
 
 def _eval_onnx(args: argparse.Namespace) -> int:
