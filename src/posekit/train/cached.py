@@ -95,20 +95,20 @@ def distil_loss(student: list[torch.Tensor], teacher: list[torch.Tensor], channe
     cell the teacher picks (both in cells). Mean over images and channels."""
     heat, _, regress, offset = student
     t_heat, t_centre, t_regress, t_offset = (t.detach() for t in teacher)
-    c = torch.as_tensor(list(channels), dtype=torch.long)
+    c = torch.as_tensor(list(channels), dtype=torch.long, device=heat.device)
     b, h, w, k = heat.shape
     target = torch.sigmoid(t_heat[..., c])
     bce = F.binary_cross_entropy_with_logits(heat[..., c], target, reduction="none").sum((1, 2))
     bce = bce - F.binary_cross_entropy_with_logits(t_heat[..., c], target, reduction="none").sum((1, 2))
-    rows = torch.arange(b)[:, None]
+    rows = torch.arange(b, device=heat.device)[:, None]
     peak = target.reshape(b, -1, len(c)).argmax(dim=1)  # (B, C)
     py, px = peak // w, peak % w
     off = offset.reshape(b, h, w, k, 2)[rows, py, px, c[None]]
     t_off = t_offset.reshape(b, h, w, k, 2)[rows, py, px, c[None]]
     at = t_centre[..., 0].reshape(b, -1).argmax(dim=1)
     cy, cx = at // w, at % w
-    reg = regress[torch.arange(b), cy, cx].reshape(b, k, 2)[:, c]
-    t_reg = t_regress[torch.arange(b), cy, cx].reshape(b, k, 2)[:, c]
+    reg = regress[rows[:, 0], cy, cx].reshape(b, k, 2)[:, c]
+    t_reg = t_regress[rows[:, 0], cy, cx].reshape(b, k, 2)[:, c]
     return (bce.mean() + (off - t_off).abs().sum(-1).mean()
             + REGRESSION_WEIGHT * (reg - t_reg).abs().sum(-1).mean())
 
