@@ -257,3 +257,47 @@ def test_movenet_grows_channels_for_lsp_joints(model_package: Path) -> None:
     before = channel_map(spec, LSP14, allow_missing=True)
     old_spec, old_graph, old_channels = grow(spec, zoo, LSP14, trained=before)
     assert old_spec == spec and old_graph is zoo and old_channels[-2:] == [-1, -1]
+
+
+def test_distillation_keeps_the_unlabelled_channels_only(model_package: Path) -> None:
+    """``--distil``: the loss grows by weight x `distil_loss` against the teacher's heads on the channels
+    LSP does not label (COCO's face joints), and not at all for a drift of the labelled channels."""
+    from posekit.skeletons import COCO17
+    from posekit.train.cached import MoveNetObjective, distil_loss, four_heads
+    from posekit.train.pretrained import SPECS, grow, resolve_init
+
+    spec, zoo, _ = resolve_init("movenet-lightning")
+    spec, _, channels = grow(SPECS["movenet-lightning"](), zoo, LSP14)
+    g = torch.Generator().manual_seed(0)
+    shapes = [(2, 48, 48, 17), (2, 48, 48, 1), (2, 48, 48, 34), (2, 48, 48, 34), (2, 48, 48, 2),
+              (2, 48, 48, 4), (2, 48, 48, 4)]  # the zoo's four heads, then the grown heatmap/regress/offset
+    teacher_out = [torch.randn(s, generator=g) for s in shapes]
+
+    class Teacher(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+            return teacher_out
+
+    objective = MoveNetObjective(spec, channels)
+    objective.teach(Teacher(), 0.5)
+    face = [COCO17.index(j) for j in ("nose", "left_eye", "right_eye", "left_ear", "right_ear")]
+    assert objective.unlabelled == face
+    xy = torch.rand(2, 14, 2) * 150 + 20
+    labelled = torch.ones(2, 14, dtype=torch.bool)
+    body_drift = [t.clone() for t in teacher_out]
+    body_drift[0][..., 5:] -= 2.0  # the labelled joints' heatmaps move: no distillation term
+    face_drift = [t.clone() for t in teacher_out]
+    face_drift[0][..., face] -= 2.0
+    inputs = torch.zeros(2, 192, 192, 3)
+    for outputs, extra in ((body_drift, 0.0), (face_drift, None)):
+        data = objective.data_loss(outputs, xy, labelled)
+        total = objective.loss(outputs, xy, labelled, inputs)
+        expected = 0.5 * distil_loss(four_heads(outputs), four_heads(teacher_out), face)
+        assert float(total - data) == pytest.approx(float(expected) if extra is None else extra, abs=1e-3)
+        assert float(objective.loss(outputs, xy, labelled)) == pytest.approx(float(data))  # no inputs
+    assert float(distil_loss(four_heads(face_drift), four_heads(teacher_out), face)) > 10.0
+
+
+def test_distil_needs_a_cache() -> None:
+    r = _posekit("train", "--data", "lspet:/nonexistent", "--out", "/tmp/x", "--init", "movenet-lightning",
+                 "--distil", "0.1")
+    assert r.returncode != 0 and "--distil" in r.stderr and "Traceback" not in r.stderr

@@ -7,6 +7,8 @@ posekit train --data lspet:PATH --init movenet-thunder --cache-features 4 --out 
 posekit train --resume RUN_DIR   (everything else is stored in the run)
 posekit train models [--json]
 posekit train export CHECKPOINT --out model.onnx
+posekit train calibrate model.onnx --data lspet:PATH --skip N --limit M --out calibrated.onnx   (a fine-tuned
+    MoveNet's joint scores matched to its zoo model's on photos the run did not train on; or --photos DIR)
 posekit train bench-loader --data lspet:PATH [--model NAME] [--batches N] [--num-workers W]
 """
 
@@ -50,6 +52,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="with --cache-features: 'trunk' caches the frozen trunk's features and trains the "
                         "heads; 'image' caches the augmented crops and trains the whole network (the trunk "
                         "at --backbone-lr)")
+    p.add_argument("--distil", type=float, default=0.0, metavar="W",
+                   help="MoveNet with --cache-features: weight of keeping the zoo model's heads on the "
+                        "joints the data does not label (LSP: the face), so their scores and places do not "
+                        "drift (default 0: no loss on them)")
     p.add_argument("--epoch-size", type=int,
                    help="persons per epoch, a fresh random subset each epoch (default: all)")
     p.add_argument("--val-limit", type=int, help="validate on the first N held-out images only")
@@ -67,7 +73,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR exactly where it stopped")
     p.add_argument("--stop-after", type=int, help="stop after this many epochs are done (resume later)")
     p.set_defaults(func=_train)
-    sub = p.add_subparsers(dest="train_command", metavar="{models,export,eval-onnx,bench-loader}")
+    sub = p.add_subparsers(dest="train_command", metavar="{models,export,calibrate,eval-onnx,bench-loader}")
 
     m = sub.add_parser("models", help="trainable models with parameter and FLOP counts")
     m.add_argument("--json", action="store_true")
@@ -77,7 +83,30 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     e.add_argument("checkpoint", help="a .pt file or a run folder (its best.pt, else last.pt)")
     e.add_argument("--out", required=True, help="the .onnx file to write")
     e.add_argument("--opset", type=int, default=17)
+    e.add_argument("--no-calibrate", action="store_true",
+                   help="a MoveNet fine-tune: keep the raw scores (by default they are calibrated on the "
+                        "run's data images it never read, as `posekit train calibrate` does, when 20+)")
     e.set_defaults(func=_export)
+
+    c = sub.add_parser(
+        "calibrate", help="a fine-tuned MoveNet export with its joint scores matched to its zoo model's "
+                          "(default thresholds then mean what they mean for the zoo)",
+        description="Fits per joint an increasing map of the score (logit -> a x logit + b) taking the "
+                    "export's scores on the photos onto its zoo model's on the same photos (no labels used), "
+                    "and writes it into the export's metadata; the runtime applies it after decoding, so no "
+                    "keypoint moves. Use photos like the training data that the run did not train on (e.g. "
+                    "--data lspet:PATH --skip 7500 --limit 500 for a --limit 7500 --val-last 1000 run).")
+    c.add_argument("model", help="the .onnx `posekit train export` wrote for a --init movenet-* run")
+    c.add_argument("--out", required=True, help="the calibrated .onnx file to write (may be MODEL itself)")
+    src = c.add_mutually_exclusive_group(required=True)
+    src.add_argument("--data", metavar="KIND:PATH", help="photos of a dataset (its labels are not used)")
+    src.add_argument("--photos", metavar="DIR", help="a folder of photos of people")
+    c.add_argument("--skip", type=int, default=0, help="with --data: leave out its first N images")
+    c.add_argument("--limit", type=int, default=500,
+                   help="use N photos (default 500; --photos: evenly spread over the folder)")
+    c.add_argument("--threads", type=int, default=1, help="onnxruntime threads (default 1)")
+    c.add_argument("--json", action="store_true", help="print the fit (per joint: scale, bias, medians)")
+    c.set_defaults(func=_calibrate)
 
     v = sub.add_parser(
         "eval-onnx", help="PCK@0.2 of an exported LSP-14 model on held-out images (onnxruntime)"
@@ -174,6 +203,9 @@ def _train(args: argparse.Namespace) -> int:
             raise PosekitError("posekit train needs --data KIND:PATH and --out RUN_DIR (or --resume RUN_DIR)")
         if args.init and args.model:
             raise PosekitError("--init and --model both choose the model; give one of them")
+        if args.distil and args.cache_features is None:
+            raise PosekitError("--distil keeps a MoveNet's unlabelled joints while it trains from a cache: "
+                               "add --init movenet-lightning|thunder --cache-features K, or drop it")
         if args.cache_features is not None:
             if not args.init:
                 raise PosekitError("--cache-features needs --init MODEL (a pretrained trunk to freeze)")
@@ -201,6 +233,7 @@ def _train(args: argparse.Namespace) -> int:
             data={k: getattr(args, k) for k in DATA_OPTIONS},
             cache_features=args.cache_features or 0,
             cache_at=args.cache_at,
+            distil=args.distil,
         )
         out = args.out
     train_samples, val_samples = _split(cfg.data)
@@ -250,7 +283,81 @@ def _export(args: argparse.Namespace) -> int:
 
     path = export_onnx(args.checkpoint, args.out, opset=args.opset)
     print(path)
+    if not args.no_calibrate:
+        _calibrate_export(args.checkpoint, path)
     return 0
+
+
+def _calibrate_export(checkpoint: str, path) -> None:
+    """A MoveNet fine-tune's export calibrated in place on up to 500 of the run's data images it neither
+    trained nor validated on (``--limit`` left them out); a note on stderr where it cannot be."""
+    import onnx
+
+    from posekit.train.calibrate import MIN_PHOTOS
+    from posekit.train.checkpoint import load_checkpoint
+    from posekit.train.export import resolve_checkpoint
+
+    props = {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
+    if props.get("posekit.kind") != "finetuned" or props.get("posekit.base") not in ("movenet-lightning",
+                                                                                      "movenet-thunder"):
+        return
+    data = load_checkpoint(resolve_checkpoint(checkpoint)).get("train_config", {}).get("data") or {}
+    files = _unused_images(data)
+    if len(files) < MIN_PHOTOS:
+        print(f"{path}: scores not calibrated (the run read all of its data's images); run posekit train "
+              f"calibrate {path} --photos DIR (photos like the training data) --out ...", file=sys.stderr)
+        return
+    fit = _calibrate_files(str(path), files[:500], str(path), threads=1)
+    print(f"{path}: joint scores calibrated to the zoo model's on {fit.photos} of the run's unused images "
+          "(posekit train calibrate; --no-calibrate keeps the raw scores)", file=sys.stderr)
+
+
+def _unused_images(data: dict) -> list:
+    """The image paths of a run's --data that ``_split`` gives to neither training nor validation."""
+    if not data.get("limit") or not data.get("data"):
+        return []
+    try:
+        samples = _load(data["data"])
+    except Exception as err:  # PosekitError for a moved dataset: the export stands, uncalibrated
+        print(f"scores not calibrated: {err}", file=sys.stderr)
+        return []
+    if not data.get("val_data"):
+        n_val = data["val_last"] if data.get("val_last") is not None else int(
+            round(len(samples) * (data.get("val_fraction") or 0.1)))
+        samples = samples[:-n_val] if 0 < n_val < len(samples) else []
+    return [s.image_path for s in samples[data["limit"]:] if s.image_path is not None]
+
+
+def _calibrate(args: argparse.Namespace) -> int:
+    if args.data:
+        samples = _load(args.data)[max(args.skip, 0):][: args.limit]
+        files = [s.image_path for s in samples if s.image_path is not None]
+    else:
+        from posekit.convert.quantize import calibration_files
+
+        files = calibration_files(args.photos, limit=args.limit, flag="--photos")
+    fit = _calibrate_files(args.model, files, args.out, args.threads)
+    if args.json:
+        print(json.dumps(fit.as_dict()))
+        return 0
+    print(f"{args.out}: joint scores matched to the zoo model's on {fit.photos} photos")
+    print(f"{'joint':16} {'scale':>6} {'bias':>6} {'zoo':>6} {'before':>6} {'after':>6}  (median scores)")
+    for j, a, b, t, s0, s1 in zip(fit.joints, fit.scale, fit.bias, fit.target, fit.before, fit.after,
+                                  strict=True):
+        print(f"{j:16} {a:6.3f} {b:6.3f} {t:6.3f} {s0:6.3f} {s1:6.3f}")
+    return 0
+
+
+def _calibrate_files(model: str, files: list, out: str, threads: int):
+    """`posekit.train.calibrate.calibrate_export` on the photos at ``files``, with progress bars."""
+    from tqdm import tqdm
+
+    from posekit.images import read_image
+    from posekit.train.calibrate import calibrate_export
+
+    photos = [read_image(f).rgb for f in tqdm(files, desc="read photos", unit="img", leave=False)]
+    with tqdm(total=2 * len(photos), desc="calibrate", unit="img", leave=False) as bar:
+        return calibrate_export(model, photos, out, threads=threads, progress=bar.update)
 
 
 def _eval_onnx(args: argparse.Namespace) -> int:

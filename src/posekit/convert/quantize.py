@@ -76,14 +76,14 @@ def default_calibration() -> list[NDArray[np.uint8]]:
     return out
 
 
-def calibration_files(folder: str | Path, limit: int = 64) -> list[Path]:
-    """Up to ``limit`` photos of ``folder`` (sorted by name, evenly spread)."""
+def calibration_files(folder: str | Path, limit: int = 64, flag: str = "--calibration") -> list[Path]:
+    """Up to ``limit`` photos of ``folder`` (sorted by name, evenly spread); ``flag`` names it in errors."""
     folder = Path(folder)
     if not folder.is_dir():
-        raise PosekitError(f"--calibration {folder}: no such folder; give a folder of photos of people")
+        raise PosekitError(f"{flag} {folder}: no such folder; give a folder of photos of people")
     files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
-        raise PosekitError(f"--calibration {folder}: no images (.jpg, .png, ...) in it")
+        raise PosekitError(f"{flag} {folder}: no images (.jpg, .png, ...) in it")
     picks = [files[i] for i in np.linspace(0, len(files) - 1, min(limit, len(files))).round().astype(int)]
     return list(dict.fromkeys(picks))
 

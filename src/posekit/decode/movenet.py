@@ -158,3 +158,14 @@ def _max_pool5(x: NDArray[np.float32]) -> NDArray[np.float32]:
     padded[2:-2, 2:-2] = x
     rows = np.max([padded[i:i + h] for i in range(5)], axis=0)
     return np.max([rows[:, j:j + w] for j in range(5)], axis=0)
+
+
+def calibrate_scores(rows: NDArray[np.float32], scale: NDArray[np.float32],
+                     bias: NDArray[np.float32]) -> NDArray[np.float32]:
+    """Single-pose rows (B, 1, K, 3) of (y, x, score) -> a copy whose scores are sigmoid(scale x logit(score)
+    + bias), per joint (scale, bias: (K,)); y and x unchanged. A fine-tuned MoveNet's score calibration
+    (``posekit train calibrate``): an increasing map per joint, so only the scores' scale changes."""
+    p = np.clip(rows[..., 2].astype(np.float64), 1e-7, 1 - 1e-7)
+    out = rows.copy()
+    out[..., 2] = sigmoid(scale * np.log(p / (1 - p)) + bias)
+    return out.astype(F32)

@@ -13,7 +13,8 @@ The decoding ops do not get faster with int8. MultiPose's cost about 7 ms of its
 256 x 256 in onnxruntime (Exp / Mul / ArgMax over a 6 x 17 x h x w grid), where numpy searches each person's
 box only (2-3 ms). For the single-pose graphs the split is about even per image (~100 small ops, ~0.4 ms, vs
 0.16 ms of numpy and four head maps fetched instead of one row) and lets crops run as one batch, int8 too
-(``posekit.models.tta.DecodedBatch``). Fine-tuned files run whole.
+(``posekit.models.tta.DecodedBatch``). Fine-tuned files run whole (their joint scores mapped by the score
+calibration they carry, if any: ``SCORE_CALIBRATION``).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from posekit.decode.movenet import MultiPoseDecoder, SinglePoseDecoder
+from posekit.decode.movenet import MultiPoseDecoder, SinglePoseDecoder, calibrate_scores
 from posekit.models.runner import Runner
 from posekit.models.spec import ModelSpec
 from posekit.preprocess import Letterbox, letterbox
@@ -74,6 +75,34 @@ def grown_heads() -> tuple[str, str, str, str]:
     return heat, HEADS[False][1], regress, offset
 
 
+# A fine-tuned export's joint score calibration (``posekit train calibrate``, `posekit.train.calibrate`):
+# metadata JSON {"joints": {name: {"scale": a, "bias": b, ...}, ...}, ...}; the runtime maps each joint's
+# decoded score s to sigmoid(a x logit(s) + b), its position unchanged.
+SCORE_CALIBRATION = "posekit.score_calibration"
+
+
+def score_calibration(meta: dict[str, str], joints: tuple[str, ...]
+                      ) -> tuple[NDArray[np.float32], NDArray[np.float32]] | None:
+    """(scale, bias), each (K,) in ``joints``' order, of a model's metadata; None when it has none. A joint
+    the calibration does not name keeps its score (scale 1, bias 0)."""
+    if SCORE_CALIBRATION not in meta:
+        return None
+    import json
+
+    from posekit.errors import PosekitError
+
+    try:
+        fit = json.loads(meta[SCORE_CALIBRATION])["joints"]
+        scale = np.array([float(fit[j]["scale"]) if j in fit else 1.0 for j in joints], np.float32)
+        bias = np.array([float(fit[j]["bias"]) if j in fit else 0.0 for j in joints], np.float32)
+    except (ValueError, KeyError, TypeError) as err:
+        raise PosekitError(f"{SCORE_CALIBRATION} metadata unreadable ({type(err).__name__}: {err}); "
+                           "re-run posekit train calibrate on the uncalibrated export") from None
+    if not (scale > 0).all():
+        raise PosekitError(f"{SCORE_CALIBRATION} metadata has a scale <= 0: it would reverse the scores")
+    return scale, bias
+
+
 def split_onnx(spec: ModelSpec) -> tuple[Path, Path]:
     """The cached network part (float image -> the ``HEADS``; single-pose: any batch of S x S images,
     MultiPose: one image of any size) and decoder part (the graph's own decoding, one image) of a zoo
@@ -100,6 +129,8 @@ class MoveNet:
         self.input_name = runner.input_names[0]
         self.decoder: SinglePoseDecoder | MultiPoseDecoder | None = None
         self.grown: SinglePoseDecoder | None = None
+        meta = {} if spec.multi_person else runner.metadata()
+        self.score_map = score_calibration(meta, spec.schema.keypoints)  # a calibrated fine-tuned file's
         if grown_heads()[0] in runner.output_names:  # a fine-tuned file with grown joints
             from posekit.models.registry import get_spec
 
@@ -153,9 +184,9 @@ class MoveNet:
         """The runner's outputs -> the graph's output (B images' heads decoded at once: (B, 1, 17, 3))."""
         if self.decoder is None:
             rows = next(iter(outputs.values()))
-            if self.grown is None:
-                return rows
-            return np.concatenate([rows, self.grown(*(outputs[name] for name in grown_heads()))], axis=2)
+            if self.grown is not None:
+                rows = np.concatenate([rows, self.grown(*(outputs[name] for name in grown_heads()))], axis=2)
+            return rows if self.score_map is None else calibrate_scores(rows, *self.score_map)
         return self.decoder(*(outputs[name] for name in HEADS[self.spec.multi_person]))
 
     def postprocess(self, raw: NDArray[np.float32], lb: Letterbox) -> Poses:

@@ -86,6 +86,33 @@ def spatial_cross_entropy(logits: torch.Tensor, u: torch.Tensor, mask: torch.Ten
     return (-(target * log_p).sum(-1) * mask).sum() / mask.sum().clamp(min=1.0)
 
 
+def distil_loss(student: list[torch.Tensor], teacher: list[torch.Tensor], channels: Sequence[int]
+                ) -> torch.Tensor:
+    """How far a MoveNet's heads (``four_heads``: heatmap, centre, regression, offset; NHWC) are from a
+    frozen teacher's on ``channels`` (joints the data does not label): binary cross-entropy of the heatmap
+    logits against the teacher's sigmoid, summed over the cells (so a channel's level is kept, not only
+    where its peak is); L1 of the offsets at the teacher's peak cell and of the regression at the centre
+    cell the teacher picks (both in cells). Mean over images and channels."""
+    heat, _, regress, offset = student
+    t_heat, t_centre, t_regress, t_offset = (t.detach() for t in teacher)
+    c = torch.as_tensor(list(channels), dtype=torch.long, device=heat.device)
+    b, h, w, k = heat.shape
+    target = torch.sigmoid(t_heat[..., c])
+    bce = F.binary_cross_entropy_with_logits(heat[..., c], target, reduction="none").sum((1, 2))
+    bce = bce - F.binary_cross_entropy_with_logits(t_heat[..., c], target, reduction="none").sum((1, 2))
+    rows = torch.arange(b, device=heat.device)[:, None]
+    peak = target.reshape(b, -1, len(c)).argmax(dim=1)  # (B, C)
+    py, px = peak // w, peak % w
+    off = offset.reshape(b, h, w, k, 2)[rows, py, px, c[None]]
+    t_off = t_offset.reshape(b, h, w, k, 2)[rows, py, px, c[None]]
+    at = t_centre[..., 0].reshape(b, -1).argmax(dim=1)
+    cy, cx = at // w, at % w
+    reg = regress[rows[:, 0], cy, cx].reshape(b, k, 2)[:, c]
+    t_reg = t_regress[rows[:, 0], cy, cx].reshape(b, k, 2)[:, c]
+    return (bce.mean() + (off - t_off).abs().sum(-1).mean()
+            + REGRESSION_WEIGHT * (reg - t_reg).abs().sum(-1).mean())
+
+
 # The regression (cells, |dy| + |dx| summed: ~7 per joint for the zoo heads on LSP crops) would otherwise
 # dominate the loss and, with the trunk trained, its gradients.
 REGRESSION_WEIGHT = 0.25
@@ -115,6 +142,16 @@ class MoveNetObjective:
         self.channels = np.asarray(channels)
         self.stride = spec.input_size[1] / spec.heatmap_size[1]
         self.k = len(spec.joints)
+        self.teacher: torch.nn.Module | None = None
+        self.distil = 0.0
+        self.unlabelled = [c for c in range(self.k) if c not in set(self.channels.tolist())]
+
+    def teach(self, teacher: torch.nn.Module, weight: float) -> None:
+        """Add ``weight`` x `distil_loss` against ``teacher`` (frozen: the initial model's head module) on the
+        channels the data does not label to the training loss (``loss`` given the batch's inputs)."""
+        for p in teacher.parameters():
+            p.requires_grad_(False)
+        self.teacher, self.distil = teacher.eval(), weight
 
     def model_joints(self, xy: torch.Tensor, labelled: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Target joints (B, J, 2) / (B, J) -> the model's channels (B, K, 2) in cells, weights (B, K)."""
@@ -129,7 +166,19 @@ class MoveNetObjective:
         inside = (u[..., 0] > -0.5) & (u[..., 0] < wd - 0.5) & (u[..., 1] > -0.5) & (u[..., 1] < h - 0.5)
         return u, w * inside.float()
 
-    def loss(self, outputs: list[torch.Tensor], xy: torch.Tensor, labelled: torch.Tensor) -> torch.Tensor:
+    def loss(self, outputs: list[torch.Tensor], xy: torch.Tensor, labelled: torch.Tensor,
+             inputs: torch.Tensor | None = None) -> torch.Tensor:
+        """The training loss; with ``inputs`` (the batch the outputs came from) and a teacher (``teach``),
+        plus the distillation of the unlabelled channels."""
+        total = self.data_loss(outputs, xy, labelled)
+        if self.teacher is None or inputs is None or not self.unlabelled or not self.distil:
+            return total
+        with torch.no_grad():
+            teacher = four_heads(self.teacher(inputs))
+        return total + self.distil * distil_loss(four_heads(outputs), teacher, self.unlabelled)
+
+    def data_loss(self, outputs: list[torch.Tensor], xy: torch.Tensor, labelled: torch.Tensor
+                  ) -> torch.Tensor:
         heat, centre, regress, offset = four_heads(outputs)
         b, h, w, k = heat.shape
         u, weight = self.model_joints(xy, labelled)
@@ -190,7 +239,8 @@ class HeatmapObjective:
     def maps(self, outputs: list[torch.Tensor]) -> torch.Tensor:
         return outputs[0].permute(0, 3, 1, 2)[:, self.channels.to(outputs[0].device)]
 
-    def loss(self, outputs: list[torch.Tensor], xy: torch.Tensor, labelled: torch.Tensor) -> torch.Tensor:
+    def loss(self, outputs: list[torch.Tensor], xy: torch.Tensor, labelled: torch.Tensor,
+             inputs: torch.Tensor | None = None) -> torch.Tensor:
         pairs = [self.codec.encode(p, lab)
                  for p, lab in zip(xy.cpu().numpy(), labelled.cpu().numpy(), strict=True)]
         target = torch.from_numpy(np.stack([t for t, _ in pairs])).to(xy.device)
@@ -284,6 +334,8 @@ def train_cached(
     head = head_module(spec, proto, cache_at)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     head.to(device)  # moves the parameters in place: the lists below hold the same objects
+    if getattr(config, "distil", 0.0) and spec.kind == "movenet":
+        objective.teach(head_module(spec, proto, cache_at).to(device), config.distil)
     named = [(n, p) for n, p in zip(head.param_names, head.weights, strict=True)
              if not (spec.kind == "movenet" and "center_0/" in n)]  # the centre head stays as it is
     trainable = [p for _, p in named]
@@ -335,7 +387,7 @@ def train_cached(
                    desc=f"epoch {epoch + 1}/{config.epochs}", unit="batch", disable=None)
         for feats, xy, labelled in bar:
             feats, xy, labelled = feats.to(device), xy.to(device), labelled.to(device)
-            loss = objective.loss(head(feats), xy, labelled)
+            loss = objective.loss(head(feats), xy, labelled, feats)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

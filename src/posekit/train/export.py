@@ -49,7 +49,8 @@ def model_from_checkpoint(ckpt: dict[str, Any]) -> Any:
     return model.eval()
 
 
-def _resolve(checkpoint: str | Path) -> Path:
+def resolve_checkpoint(checkpoint: str | Path) -> Path:
+    """The .pt file of ``checkpoint``: itself, or a run folder's best.pt, else its last.pt."""
     path = Path(checkpoint)
     if path.is_dir():
         path = path / "best.pt" if (path / "best.pt").is_file() else path / "last.pt"
@@ -74,7 +75,7 @@ def export_onnx(checkpoint: str | Path, out: str | Path, opset: int = 17) -> Pat
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             return self.model(x)[-1]
 
-    ckpt = load_checkpoint(_resolve(checkpoint))
+    ckpt = load_checkpoint(resolve_checkpoint(checkpoint))
     if ckpt.get("init"):
         return export_finetuned(ckpt, out)
     model = LastStage(model_from_checkpoint(ckpt))

@@ -54,7 +54,9 @@ class TrainConfig:
     fresh random subset each epoch; None: all). data: the data options (spec, split), stored for resume.
     cache_features: with init, K > 0 freezes the trunk for the whole run, computes its features once for K
     views per person and trains the heads only (`posekit.train.cached`); cache_at "image": caches the crops
-    instead and trains the whole network (trunk at backbone_lr)."""
+    instead and trains the whole network (trunk at backbone_lr). distil: with cache_features on a MoveNet, the
+    weight of matching the initial model's heads on the channels the data does not label (LSP: the face
+    joints; `posekit.train.cached.distil_loss`); 0: those channels get no loss."""
 
     model: str = "hourglass-s"
     epochs: int = 10
@@ -73,6 +75,7 @@ class TrainConfig:
     data: dict[str, Any] = field(default_factory=dict)
     cache_features: int = 0
     cache_at: str = "trunk"
+    distil: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
