@@ -116,9 +116,12 @@ def test_not_a_video_is_one_line_and_writes_nothing(tmp_path, capsys):
 def test_ctrl_c_leaves_valid_jsonl_and_a_finalised_mp4(model_package, tmp_path):
     clip = write_clip(tmp_path / "long.mp4", 1500, step=1, size=128)  # long enough to be cut under any load
     out = tmp_path / "out"
+    # the child gets Ctrl-C's default disposition: a runner started in the background of a shell without job
+    # control (`pytest ... &` in a script) ignores SIGINT, and its children would inherit that
     proc = subprocess.Popen([sys.executable, "-m", "posekit", "video", str(clip), "--model",
                              "movenet-lightning", "--out", str(out), "--quiet", "--threads", "1"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:  # wait until a few frames are written
         parts = list(out.glob(".long.jsonl.*.tmp")) if out.exists() else []
