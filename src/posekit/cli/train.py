@@ -139,25 +139,30 @@ DATA_OPTIONS = ("data", "val_data", "val_last", "val_fraction", "limit", "val_li
 
 def _split(data: dict) -> tuple[list, list]:
     """Training and validation samples from the data options (see DATA_OPTIONS)."""
-    from posekit.errors import PosekitError
 
     samples = _load(data["data"])
     if data.get("val_data"):
         train, val = samples, _load(data["val_data"])
     else:
-        n_val = data["val_last"] if data.get("val_last") is not None else int(
-            round(len(samples) * (data.get("val_fraction") or 0.1)))
-        if not 0 < n_val < len(samples):
-            raise PosekitError(
-                f"{data['data']}: cannot hold out {n_val} of {len(samples)} images; "
-                "set --val-last or --val-fraction"
-            )
+        n_val = _held_out(data, len(samples))
         train, val = samples[:-n_val], samples[-n_val:]
     if data.get("limit"):
         train = train[: data["limit"]]
     if data.get("val_limit"):
         val = val[: data["val_limit"]]
     return train, val
+
+
+def _held_out(data: dict, count: int) -> int:
+    """How many of ``data``'s ``count`` images (the last ones) --val-last / --val-fraction hold out."""
+    from posekit.errors import PosekitError
+
+    n_val = data["val_last"] if data.get("val_last") is not None else int(
+        round(count * (data.get("val_fraction") or 0.1)))
+    if not 0 < n_val < count:
+        raise PosekitError(f"{data['data']}: cannot hold out {n_val} of {count} images; "
+                           "set --val-last or --val-fraction")
+    return n_val
 
 
 def _resume_config(args: argparse.Namespace, stored) -> object:
@@ -293,13 +298,11 @@ def _calibrate_export(checkpoint: str, path) -> None:
     trained nor validated on (``--limit`` left them out); a note on stderr where it cannot be."""
     import onnx
 
-    from posekit.train.calibrate import MIN_PHOTOS
+    from posekit.train.calibrate import MIN_PHOTOS, finetuned_movenet
     from posekit.train.checkpoint import load_checkpoint
     from posekit.train.export import resolve_checkpoint
 
-    props = {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
-    if props.get("posekit.kind") != "finetuned" or props.get("posekit.base") not in ("movenet-lightning",
-                                                                                      "movenet-thunder"):
+    if finetuned_movenet(onnx.load(str(path), load_external_data=False)) is None:
         return
     data = load_checkpoint(resolve_checkpoint(checkpoint)).get("train_config", {}).get("data") or {}
     files = _unused_images(data)
@@ -318,13 +321,11 @@ def _unused_images(data: dict) -> list:
         return []
     try:
         samples = _load(data["data"])
+        if not data.get("val_data"):
+            samples = samples[:-_held_out(data, len(samples))]
     except Exception as err:  # PosekitError for a moved dataset: the export stands, uncalibrated
         print(f"scores not calibrated: {err}", file=sys.stderr)
         return []
-    if not data.get("val_data"):
-        n_val = data["val_last"] if data.get("val_last") is not None else int(
-            round(len(samples) * (data.get("val_fraction") or 0.1)))
-        samples = samples[:-n_val] if 0 < n_val < len(samples) else []
     return [s.image_path for s in samples[data["limit"]:] if s.image_path is not None]
 
 

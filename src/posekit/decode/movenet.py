@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from posekit.decode import sigmoid
+from posekit.decode import logit, sigmoid
 
 _P = "StatefulPartitionedCall/"
 F32 = np.float32
@@ -165,7 +165,6 @@ def calibrate_scores(rows: NDArray[np.float32], scale: NDArray[np.float32],
     """Single-pose rows (B, 1, K, 3) of (y, x, score) -> a copy whose scores are sigmoid(scale x logit(score)
     + bias), per joint (scale, bias: (K,)); y and x unchanged. A fine-tuned MoveNet's score calibration
     (``posekit train calibrate``): an increasing map per joint, so only the scores' scale changes."""
-    p = np.clip(rows[..., 2].astype(np.float64), 1e-7, 1 - 1e-7)
     out = rows.copy()
-    out[..., 2] = sigmoid(scale * np.log(p / (1 - p)) + bias)
+    out[..., 2] = sigmoid(scale * logit(rows[..., 2]) + bias)
     return out.astype(F32)

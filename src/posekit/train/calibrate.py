@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
+from posekit.decode import logit, sigmoid
 from posekit.errors import PosekitError
 
 QUANTILES = np.linspace(0.1, 0.9, 9)
@@ -55,11 +56,6 @@ class ScoreCalibration:
                 "joints": {j: {"scale": round(float(a), 5), "bias": round(float(b), 5),
                                "zoo_median": round(float(t), 4), "before_median": round(float(s), 4),
                                "after_median": round(float(u), 4)} for j, a, b, t, s, u in per}}
-
-
-def logit(p: NDArray[np.floating]) -> NDArray[np.float64]:
-    p = np.clip(np.asarray(p, np.float64), 1e-7, 1 - 1e-7)
-    return np.log(p / (1 - p))
 
 
 def match_quantiles(source: NDArray[np.floating], target: NDArray[np.floating],
@@ -105,10 +101,20 @@ def fit_calibration(scores: NDArray[np.floating], joints: Sequence[str], zoo_sco
     target = [zoo[:, [list(zoo_joints).index(r) for r in reference_joints(j, zoo_joints)]].ravel()
               for j in joints]
     fits = np.array([match_quantiles(logit(scores[:, k]), target[k]) for k in range(len(joints))])
-    after = 1 / (1 + np.exp(-(fits[:, 0] * logit(scores) + fits[:, 1])))
+    after = sigmoid(fits[:, 0] * logit(scores) + fits[:, 1])
     return ScoreCalibration(tuple(joints), fits[:, 0], fits[:, 1],
-                            np.array([np.nanmedian(1 / (1 + np.exp(-t))) for t in target]),
+                            np.array([np.nanmedian(sigmoid(t)) for t in target]),
                             np.nanmedian(scores, axis=0), np.nanmedian(after, axis=0), len(scores))
+
+
+def finetuned_movenet(proto) -> str | None:
+    """The zoo base ("movenet-lightning" / "movenet-thunder") of a posekit export of a single-pose MoveNet
+    fine-tune (an onnx.ModelProto), else None: the files a score calibration applies to."""
+    props = {p.key: p.value for p in proto.metadata_props}
+    base = props.get("posekit.base")
+    if props.get("posekit.kind") == "finetuned" and base in ("movenet-lightning", "movenet-thunder"):
+        return base
+    return None
 
 
 def calibrate_export(path: str | Path, photos: Sequence[NDArray[np.uint8]], out: str | Path,
@@ -131,9 +137,8 @@ def calibrate_export(path: str | Path, photos: Sequence[NDArray[np.uint8]], out:
         proto = onnx.load(str(path))
     except Exception as err:  # onnx raises DecodeError, FileNotFoundError and others
         raise PosekitError(f"{path}: not a readable ONNX file ({type(err).__name__})") from None
-    props = {p.key: p.value for p in proto.metadata_props}
-    base = props.get("posekit.base", "")
-    if props.get("posekit.kind") != "finetuned" or base not in ("movenet-lightning", "movenet-thunder"):
+    base = finetuned_movenet(proto)
+    if base is None:
         raise PosekitError(f"{path}: not a posekit export of a single-pose MoveNet fine-tune; calibrate the "
                            "file `posekit train export` wrote for a --init movenet-lightning|thunder run")
     kept = [p for p in proto.metadata_props if p.key != SCORE_CALIBRATION]
