@@ -301,3 +301,53 @@ def test_distil_needs_a_cache() -> None:
     r = _posekit("train", "--data", "lspet:/nonexistent", "--out", "/tmp/x", "--init", "movenet-lightning",
                  "--distil", "0.1")
     assert r.returncode != 0 and "--distil" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_freeze_layers_keeps_the_first_layers_and_trains_the_rest(tmp_path: Path, model_package: Path
+                                                                   ) -> None:
+    """--freeze-layers 18 on a whole-network MoveNet run (--cache-at image): the stem and blocks 0-5 keep the
+    zoo's weights, the trunk's next layer and the heads train, the option is stored for --resume, and
+    meaningless uses are refused in one line."""
+    from posekit.train.checkpoint import load_checkpoint
+    from posekit.train.pretrained import early_layers, resolve_init
+
+    data = f"lspet:{_lspet_folder(tmp_path / 'lspet', 10)}"
+    run = tmp_path / "run"
+    common = ["--num-workers", "0", "--threads", "1"]
+    base = ["train", "--data", data, "--val-last", "2", "--init", "movenet-lightning", "--cache-features",
+            "1", "--epochs", "1", "--batch-size", "4", "--lr", "1e-3", "--backbone-lr", "1e-3"]
+    r = _posekit(*base, "--freeze-layers", "18", "--cache-at", "image", "--out", str(run), *common)
+    assert r.returncode == 0, r.stderr
+    assert "the first 18 weight layers (to " in r.stderr and "/block_5_project_BN/" in r.stderr
+
+    _, zoo, _ = resolve_init("movenet-lightning")
+    first18, _ = early_layers(zoo, 18)
+    first19, _ = early_layers(zoo, 19)
+    ckpt = load_checkpoint(run / "last.pt")
+    assert ckpt["train_config"]["freeze_layers"] == 18
+    from posekit.train.cached import head_module
+    from posekit.train.pretrained import grow
+
+    spec, _, _ = resolve_init("movenet-lightning")
+    spec, grown, _ = grow(spec, zoo, LSP14)
+    head = head_module(spec, grown, "image")
+    zoo_w = {n: p.detach().numpy().copy() for n, p in zip(head.param_names, head.weights, strict=True)}
+    head.load_state_dict(ckpt["model"])
+    after = {n: p.detach().numpy() for n, p in zip(head.param_names, head.weights, strict=True)}
+    moved = {n for n in after if not np.array_equal(after[n], zoo_w[n])}
+    assert len(first18) == 36 and first18 <= set(after) and not first18 & moved
+    assert first19 - first18 <= moved  # block_6's expansion trained
+    assert any("heatmap" in n for n in moved)
+
+    r = _posekit("train", "--resume", str(run), "--freeze-layers", "5", *common)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "freeze_layers 18 -> 5" in r.stderr
+    r = _posekit(*base, "--freeze-layers", "18", "--out", str(tmp_path / "b"), *common)  # trunk cached
+    assert r.returncode == 2 and "drop --freeze-epochs, --freeze-layers and --backbone-lr" in r.stderr
+    r = _posekit(*base, "--freeze-layers", "999", "--cache-at", "image", "--out", str(tmp_path / "c"),
+                 *common)  # fmt: skip
+    assert r.returncode == 2 and "features:" not in r.stderr  # refused before building a cache
+    assert r.stderr.splitlines()[-1].startswith(
+        "posekit: error: --freeze-layers 999: the model has 77 weight layers; give 0 to 76")
+    r = _posekit("train", "--data", data, "--val-last", "2", "--model", "hourglass-tiny", "--freeze-layers",
+                 "2", "--out", str(tmp_path / "d"), *common)  # fmt: skip
+    assert r.returncode == 2 and "add --init MODEL" in r.stderr

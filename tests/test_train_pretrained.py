@@ -140,10 +140,11 @@ def test_cli_finetune_resume_export_estimate(tmp_path: Path, model_package: Path
     run = tmp_path / "run"
     common = ["--num-workers", "0", "--threads", "1"]
     r = _posekit("train", "--data", data, "--val-last", "2", "--init", "efficientpose", "--epochs", "2",
-                 "--batch-size", "2", "--freeze-epochs", "1", "--lr", "1e-5", "--stop-after", "1",
-                 "--out", str(run), *common)  # fmt: skip
+                 "--batch-size", "2", "--freeze-epochs", "1", "--freeze-layers", "3", "--lr", "1e-5",
+                 "--stop-after", "1", "--out", str(run), *common)  # fmt: skip
     assert r.returncode == 0, r.stderr
     assert "epoch 0 (pretrained start)" in r.stderr and "backbone frozen" in r.stderr
+    assert "the first 3 weight layers (to efficientnet-lite4/model/blocks_0/tpu_batch" in r.stderr
     rows = (run / "log.csv").read_text().splitlines()
     assert [row.split(",")[0] for row in rows[1:]] == ["0", "1"]
     # resume needs nothing but the run folder, and refuses a changed model or data
@@ -152,6 +153,8 @@ def test_cli_finetune_resume_export_estimate(tmp_path: Path, model_package: Path
     assert "init 'efficientpose' -> 'movenet-thunder'" in r.stderr
     r = _posekit("train", "--resume", str(run), "--val-last", "1", *common)
     assert r.returncode == 2 and "val_last 2 -> 1" in r.stderr
+    r = _posekit("train", "--resume", str(run), "--freeze-layers", "4", *common)
+    assert r.returncode == 2 and "freeze_layers 3 -> 4" in r.stderr
     r = _posekit("train", "--resume", str(run), *common)
     assert r.returncode == 0, r.stderr
     assert "resumed" in r.stderr and json.loads(r.stdout)["epoch"] == 2
@@ -168,9 +171,16 @@ def test_cli_finetune_resume_export_estimate(tmp_path: Path, model_package: Path
     zoo = onnx.load(onnx_path(load_model("efficientpose").spec))
     ours = onnx.load(out)
     assert [n.op_type for n in ours.graph.node] == [n.op_type for n in zoo.graph.node]
-    changed = sum(not np.array_equal(onnx.numpy_helper.to_array(a), onnx.numpy_helper.to_array(b))
-                  for a, b in zip(ours.graph.initializer, zoo.graph.initializer, strict=True))
-    assert changed > 0
+    changed = {a.name for a, b in zip(ours.graph.initializer, zoo.graph.initializer, strict=True)
+               if not np.array_equal(onnx.numpy_helper.to_array(a), onnx.numpy_helper.to_array(b))}
+    assert changed
+    # --freeze-layers 3: the stem and block 0's two convolutions kept the zoo's weights through both epochs;
+    # the backbone's next layer trained in epoch 2 (after --freeze-epochs 1)
+    from posekit.train.pretrained import early_layers
+
+    first3, _ = early_layers(zoo, 3)
+    first4, _ = early_layers(zoo, 4)
+    assert len(first3) == 6 and not first3 & changed and first4 - first3 <= changed
     model = load_model(out)
     assert isinstance(model, EfficientPose) and model.schema.name == "mpii16"
     from posekit.models.tta import batch_runner
@@ -239,6 +249,8 @@ def test_movenet_raw_heads_equal_onnxruntime(model_package: Path) -> None:
          {"data": "lspet:a", "val_last": 8}),
         ({"data": "lspet:a", "val_last": 8}, {"data": "lspet:b"}, "data 'lspet:a' -> 'lspet:b'"),
         ({"data": "lspet:a"}, {"model": "hourglass-xs"}, "model 'hourglass-s' -> 'hourglass-xs'"),
+        ({"data": "lspet:a"}, {"freeze_layers": 18}, "freeze_layers 0 -> 18"),
+        ({"data": "lspet:a"}, {"freeze_layers": 0}, {"data": "lspet:a"}),
         ({}, {"data": "lspet:a", "val_last": 8}, {"data": "lspet:a", "val_last": 8}),  # a run from before
         ({}, {}, "pass the same --data"),
     ],
@@ -250,8 +262,8 @@ def test_resume_options(stored_data: dict, call: dict, expected) -> None:
     from posekit.train.loop import TrainConfig
 
     stored = TrainConfig(data=stored_data)
-    args = argparse.Namespace(resume="run", init=None, model=None, num_workers=0, threads=1, epochs=None,
-                              **{k: None for k in DATA_OPTIONS})
+    args = argparse.Namespace(resume="run", init=None, model=None, freeze_layers=None, num_workers=0,
+                              threads=1, epochs=None, **{k: None for k in DATA_OPTIONS})
     for k, v in call.items():
         setattr(args, k, v)
     if isinstance(expected, str):

@@ -41,6 +41,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "train export` of such a run; its heads are mapped onto the data's joints by name")
     p.add_argument("--freeze-epochs", type=int, default=0,
                    help="with --init: keep the pretrained backbone frozen for the first N epochs (default 0)")
+    p.add_argument("--freeze-layers", type=int, metavar="N",
+                   help="with --init: keep the pretrained model's first N weight layers (convolutions in "
+                        "graph order: the stem and the earliest blocks) frozen for the whole run; steps get "
+                        "faster, as backward stops above them (MoveNet: 18 = up to block_5; default 0)")
     p.add_argument("--backbone-lr", type=float,
                    help="with --init: learning rate of the pretrained backbone (default --lr / 10)")
     p.add_argument("--cache-features", type=int, metavar="K",
@@ -180,9 +184,12 @@ def _resume_config(args: argparse.Namespace, stored) -> object:
         given = {}
     if args.init is not None:
         given["init"] = args.init
+    if getattr(args, "freeze_layers", None) is not None:
+        given["freeze_layers"] = args.freeze_layers
     if args.model is not None:
         given["model"] = args.model
-    before = {**stored.data, "init": stored.init, "model": stored.model}
+    before = {**stored.data, "init": stored.init, "model": stored.model,
+              "freeze_layers": stored.freeze_layers}
     changed = [f"{k} {before.get(k)!r} -> {v!r}" for k, v in given.items() if before.get(k) != v]
     if changed:
         raise PosekitError(f"--resume {args.resume}: the run was started with other options "
@@ -217,9 +224,14 @@ def _train(args: argparse.Namespace) -> int:
             if args.cache_features < 1:
                 raise PosekitError(f"--cache-features {args.cache_features}: give 1 or more views per "
                                    "person")
-            if args.freeze_epochs or (args.backbone_lr is not None and args.cache_at == "trunk"):
+            if args.freeze_epochs or (args.cache_at == "trunk"
+                                      and (args.freeze_layers or args.backbone_lr is not None)):
                 raise PosekitError("--cache-features freezes the trunk for the whole run; drop "
-                                   "--freeze-epochs and --backbone-lr (or train it: --cache-at image)")
+                                   "--freeze-epochs, --freeze-layers and --backbone-lr (or train the trunk: "
+                                   "--cache-at image, which takes the last two)")
+        if args.freeze_layers and not args.init:
+            raise PosekitError(f"--freeze-layers {args.freeze_layers} freezes a pretrained model's first "
+                               "layers: add --init MODEL, or drop it")
         cfg = TrainConfig(
             args.model or "hourglass-s",
             args.epochs or 10,
@@ -233,6 +245,7 @@ def _train(args: argparse.Namespace) -> int:
             NO_AUGMENT if args.no_augment else AugmentConfig(),
             init=args.init,
             freeze_epochs=args.freeze_epochs,
+            freeze_layers=args.freeze_layers or 0,
             backbone_lr=args.backbone_lr,
             epoch_size=args.epoch_size,
             data={k: getattr(args, k) for k in DATA_OPTIONS},

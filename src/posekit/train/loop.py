@@ -50,13 +50,15 @@ class TrainConfig:
     64x64, scaled with the heatmap width; with init: the family's); threads: torch CPU threads (None: leave
     torch's default). Fine-tuning: init: a zoo name or fine-tuned .onnx (`posekit.train.pretrained`; then
     ``model`` is ignored); freeze_epochs: the pretrained backbone is frozen for the first that many epochs;
-    backbone_lr: its learning rate (None: lr / 10; ``lr`` is the head's). epoch_size: persons per epoch (a
-    fresh random subset each epoch; None: all). data: the data options (spec, split), stored for resume.
-    cache_features: with init, K > 0 freezes the trunk for the whole run, computes its features once for K
-    views per person and trains the heads only (`posekit.train.cached`); cache_at "image": caches the crops
-    instead and trains the whole network (trunk at backbone_lr). distil: with cache_features on a MoveNet, the
-    weight of matching the initial model's heads on the channels the data does not label (LSP: the face
-    joints; `posekit.train.cached.distil_loss`); 0: those channels get no loss."""
+    backbone_lr: its learning rate (None: lr / 10; ``lr`` is the head's); freeze_layers: the first that many
+    weight layers stay frozen for the whole run (`posekit.train.pretrained.early_layers`). epoch_size:
+    persons per epoch (a fresh random subset each epoch; None: all). data: the data options (spec, split),
+    stored for resume. cache_features: with init, K > 0 freezes the trunk for the whole run, computes its
+    features once for K views per person and trains the heads only (`posekit.train.cached`); cache_at
+    "image": caches the crops instead and trains the whole network (trunk at backbone_lr). distil: with
+    cache_features on a MoveNet, the weight of matching the initial model's heads on the channels the data
+    does not label (LSP: the face joints; `posekit.train.cached.distil_loss`); 0: those channels get no
+    loss."""
 
     model: str = "hourglass-s"
     epochs: int = 10
@@ -70,6 +72,7 @@ class TrainConfig:
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     init: str | None = None
     freeze_epochs: int = 0
+    freeze_layers: int = 0
     backbone_lr: float | None = None
     epoch_size: int | None = None
     data: dict[str, Any] = field(default_factory=dict)
@@ -176,7 +179,7 @@ def train(
     schema = train_samples[0].schema
     pre = None
     if config.init:
-        from posekit.train.pretrained import load_pretrained
+        from posekit.train.pretrained import early_layers, load_pretrained
 
         pre = load_pretrained(config.init, schema)
         started = (ckpt.get("init") or {}).get("sha256", "none") if ckpt else None
@@ -216,8 +219,20 @@ def train(
 
     if pre is not None:
         model = pre.module.to(device)
+        fixed, last = early_layers(pre.proto, config.freeze_layers)
+        frozen_ids = {id(p) for n, p in zip(model.graph.param_names, model.graph.weights, strict=True)
+                      if n in fixed}
+        for p in model.parameters():
+            if id(p) in frozen_ids:
+                p.requires_grad_(False)
+        backbone = [p for p in pre.backbone() if id(p) not in frozen_ids]
+        heads = [p for p in pre.head() if id(p) not in frozen_ids]
+        if fixed:
+            log(f"--freeze-layers {config.freeze_layers}: the first {config.freeze_layers} weight layers (to "
+                f"{last}) stay frozen for the whole run")
         backbone_lr = config.backbone_lr if config.backbone_lr is not None else config.lr / 10
-        groups = [{"params": pre.head(), "lr": config.lr}, {"params": pre.backbone(), "lr": backbone_lr}]
+        groups = [{"params": heads, "lr": config.lr}] + ([{"params": backbone, "lr": backbone_lr}] if backbone
+                                                           else [])
         opt = torch.optim.Adam(groups, weight_decay=config.weight_decay)
         name = f"{pre.spec.base} (pretrained, {schema.name} head by joint name)"
     else:
@@ -256,7 +271,7 @@ def train(
         model.train()
         if pre is not None:
             frozen = epoch < config.freeze_epochs
-            for p in pre.backbone():
+            for p in backbone:
                 p.requires_grad_(not frozen)
             if frozen:
                 log(f"epoch {epoch + 1}: backbone frozen ({len(pre.backbone())} tensors)")

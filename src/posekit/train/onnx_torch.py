@@ -29,7 +29,7 @@ from posekit.convert.optimize import needed_nodes
 from posekit.errors import PosekitError
 
 _DTYPES = {1: torch.float32, 6: torch.int32, 7: torch.int64, 9: torch.bool, 11: torch.float64}
-_WEIGHT_OPS = ("Conv", "ConvTranspose")
+WEIGHT_OPS = ("Conv", "ConvTranspose")
 
 
 def _attrs(node: onnx.NodeProto) -> dict[str, Any]:
@@ -204,7 +204,7 @@ class OnnxModule(nn.Module):
         unknown = sorted({n.op_type for n in self.nodes} - set(OPS))
         if unknown:
             raise PosekitError(f"the torch builder has no {', '.join(unknown)}: this graph cannot be trained")
-        trainable = {i for n in self.nodes if n.op_type in _WEIGHT_OPS for i in n.input[1:3] if i in inits}
+        trainable = {i for n in self.nodes if n.op_type in WEIGHT_OPS for i in n.input[1:3] if i in inits}
         used = {i for n in self.nodes for i in n.input if i in inits}
         self.param_names = sorted(trainable)
         self.weights = nn.ParameterList(

@@ -232,6 +232,22 @@ def grow_heads(proto: onnx.ModelProto, spec: FineTuneSpec, joints: list[str]) ->
     return out
 
 
+def early_layers(proto: onnx.ModelProto, n: int) -> tuple[set[str], str]:
+    """``--freeze-layers N``: the weight and bias names of the first ``n`` weight layers of ``proto`` (its
+    Conv / ConvTranspose nodes with stored weights, in the graph's order, which ONNX keeps topological: the
+    stem first), and the last one's weight name for the log. Frozen for the whole run, these early, generic
+    layers cost no backward pass (it stops above them). PosekitError when that leaves no layer to train."""
+    from posekit.train.onnx_torch import WEIGHT_OPS
+
+    inits = {i.name for i in proto.graph.initializer}
+    layers = [[i for i in node.input[1:3] if i in inits] for node in proto.graph.node
+              if node.op_type in WEIGHT_OPS and len(node.input) > 1 and node.input[1] in inits]
+    if not 0 <= n < len(layers):
+        raise PosekitError(f"--freeze-layers {n}: the model has {len(layers)} weight layers; give 0 to "
+                           f"{len(layers) - 1} so that some train")
+    return {name for layer in layers[:n] for name in layer}, layers[n - 1][0] if n else ""
+
+
 class PretrainedHeatmaps(nn.Module):
     """(B, 3, H, W) normalised RGB -> [heatmaps (B, K, h, w)] in the target schema's joint order."""
 
