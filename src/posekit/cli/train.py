@@ -184,7 +184,7 @@ def _resume_config(args: argparse.Namespace, stored) -> object:
         given = {}
     if args.init is not None:
         given["init"] = args.init
-    if getattr(args, "freeze_layers", None) is not None:
+    if args.freeze_layers is not None:
         given["freeze_layers"] = args.freeze_layers
     if args.model is not None:
         given["model"] = args.model

@@ -299,7 +299,7 @@ def train_cached(
     the same checkpoints (``model``: the head module's state), log.csv and curves."""
     from posekit.train.loop import _write_csv
     from posekit.train.plot import plot_curves
-    from posekit.train.pretrained import early_layers, grow, resolve_init
+    from posekit.train.pretrained import freeze_early_layers, grow, resolve_init
 
     spec, proto, digest = resolve_init(config.init)
     if not spec.cut:
@@ -319,9 +319,10 @@ def train_cached(
     identity = {"init": config.init, "base": spec.base, "sha256": digest, "schema": schema.name,
                 "channels": channels}
 
-    fixed, last = early_layers(proto, getattr(config, "freeze_layers", 0))  # refused before caching
     cache_at = getattr(config, "cache_at", "trunk")
     start_at = start_tensor(spec, proto, cache_at)
+    head = head_module(spec, proto, cache_at)
+    frozen = freeze_early_layers(head, proto, config.freeze_layers, log)  # refused before the cache is built
 
     def cache_for(samples: Sequence[Sample], views: int, augment) -> FeatureCache:
         key = CacheSpec(digest, start_at, spec.input_size, views, asdict(augment) if augment else {},
@@ -332,18 +333,13 @@ def train_cached(
     train_cache = cache_for(train_samples, config.cache_features, config.augment)
     val_cache = cache_for(val_samples, 1, None)
 
-    head = head_module(spec, proto, cache_at)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     head.to(device)  # moves the parameters in place: the lists below hold the same objects
     if getattr(config, "distil", 0.0) and spec.kind == "movenet":
         objective.teach(head_module(spec, proto, cache_at).to(device), config.distil)
     named = [(n, p) for n, p in zip(head.param_names, head.weights, strict=True)
              if not (spec.kind == "movenet" and "center_0/" in n)  # the centre head stays as it is
-             and n not in fixed]
-    if fixed:
-        kept = sum(p.numel() for n, p in zip(head.param_names, head.weights, strict=True) if n in fixed)
-        log(f"--freeze-layers {config.freeze_layers}: the first {config.freeze_layers} weight layers (to "
-            f"{last}) stay frozen for the whole run, {kept:,} parameters")
+             and id(p) not in frozen]
     trainable = [p for _, p in named]
     for p in head.parameters():
         p.requires_grad_(False)

@@ -179,7 +179,7 @@ def train(
     schema = train_samples[0].schema
     pre = None
     if config.init:
-        from posekit.train.pretrained import early_layers, load_pretrained
+        from posekit.train.pretrained import freeze_early_layers, load_pretrained
 
         pre = load_pretrained(config.init, schema)
         started = (ckpt.get("init") or {}).get("sha256", "none") if ckpt else None
@@ -219,17 +219,9 @@ def train(
 
     if pre is not None:
         model = pre.module.to(device)
-        fixed, last = early_layers(pre.proto, config.freeze_layers)
-        frozen_ids = {id(p) for n, p in zip(model.graph.param_names, model.graph.weights, strict=True)
-                      if n in fixed}
-        for p in model.parameters():
-            if id(p) in frozen_ids:
-                p.requires_grad_(False)
-        backbone = [p for p in pre.backbone() if id(p) not in frozen_ids]
-        heads = [p for p in pre.head() if id(p) not in frozen_ids]
-        if fixed:
-            log(f"--freeze-layers {config.freeze_layers}: the first {config.freeze_layers} weight layers (to "
-                f"{last}) stay frozen for the whole run")
+        fixed = freeze_early_layers(model.graph, pre.proto, config.freeze_layers, log)
+        backbone = [p for p in pre.backbone() if id(p) not in fixed]
+        heads = [p for p in pre.head() if id(p) not in fixed]
         backbone_lr = config.backbone_lr if config.backbone_lr is not None else config.lr / 10
         groups = [{"params": heads, "lr": config.lr}] + ([{"params": backbone, "lr": backbone_lr}] if backbone
                                                            else [])

@@ -248,6 +248,20 @@ def early_layers(proto: onnx.ModelProto, n: int) -> tuple[set[str], str]:
     return {name for layer in layers[:n] for name in layer}, layers[n - 1][0] if n else ""
 
 
+def freeze_early_layers(module: nn.Module, proto: onnx.ModelProto, n: int, log) -> set[int]:
+    """``--freeze-layers N`` on ``module`` (an `OnnxModule` of ``proto``, or of a part of it): its
+    parameters among ``proto``'s first ``n`` weight layers (`early_layers`) stop requiring gradients, and the
+    run's log says so; returns their ``id``s (the trainers leave them out of the optimizer)."""
+    fixed, last = early_layers(proto, n)
+    frozen = [p for name, p in zip(module.param_names, module.weights, strict=True) if name in fixed]
+    for p in frozen:
+        p.requires_grad_(False)
+    if frozen:
+        log(f"--freeze-layers {n}: the first {n} weight layers (to {last}) stay frozen for the whole run, "
+            f"{sum(p.numel() for p in frozen):,} parameters")
+    return {id(p) for p in frozen}
+
+
 class PretrainedHeatmaps(nn.Module):
     """(B, 3, H, W) normalised RGB -> [heatmaps (B, K, h, w)] in the target schema's joint order."""
 
