@@ -43,11 +43,11 @@ def test_cached_features_give_the_whole_graphs_heads(tmp_path: Path, model_packa
     """Heads run on the cached (float16) trunk features equal the whole zoo graph run on the same crop."""
     from posekit.datasets import load_dataset
     from posekit.train.augment import AugmentConfig
-    from posekit.train.cached import head_module
+    from posekit.train.cached import _batches, head_module, start_tensors
     from posekit.train.features import CacheSpec, build_cache, centred_augment, data_digest
     from posekit.train.generator import PersonDataset
     from posekit.train.onnx_torch import OnnxModule
-    from posekit.train.pretrained import resolve_init
+    from posekit.train.pretrained import early_layers, resolve_init
     from posekit.train.targets import HeatmapCodec
 
     torch.set_num_threads(1)
@@ -94,6 +94,29 @@ def test_cached_features_give_the_whole_graphs_heads(tmp_path: Path, model_packa
         from_image = head_module(spec, proto, "image")(torch.from_numpy(pixels[None]))
     for r, o in zip(ref, from_image, strict=True):
         assert np.abs(r.numpy() - o.numpy()).max() < 1e-4 * np.abs(r.numpy()).max()
+
+    # --cache-at frozen --freeze-layers 18: the cache holds what the first 18 layers hand to the rest (more
+    # than one tensor: the decoder reads block_2's output too), flat side by side; the rest of the graph fed
+    # from a cached row equals the whole graph on that view's crop
+    starts = start_tensors(spec, proto, "frozen", 18)
+    assert len(starts) > 1 and spec.image not in starts
+    frozen_key = CacheSpec(digest, ",".join(starts), spec.input_size, 2, {}, 0, spec.crop_enlarge, spec.mean,
+                           spec.std, data_digest(samples))
+    frozen = build_cache(tmp_path / "cache", frozen_key, proto, samples, augment, lines.append)
+    assert frozen.shapes is not None and len(frozen.shapes) == len(starts)
+    assert frozen.features.shape == (6, sum(int(np.prod(s)) for s in frozen.shapes))
+    rest = head_module(spec, proto, "frozen", 18)
+    inputs, _, _ = next(_batches(frozen, np.array([1 * 3 + 2]), 1, False))  # view 1 (augmented) of person 2
+    assert [tuple(t.shape[1:]) for t in inputs] == frozen.shapes
+    item = PersonDataset(samples, codec, centred_augment(augment, spec.crop_enlarge), 0, spec.mean,
+                         spec.std).load(1, 2)
+    with torch.no_grad():
+        ref = whole(torch.from_numpy(np.rint(item["image"].transpose(1, 2, 0))[None].astype(np.int32)))
+        ours = rest(*inputs)
+    for r, o in zip(ref, ours, strict=True):
+        assert r.shape == o.shape
+        assert np.abs(r.numpy() - o.numpy()).max() < 5e-3 * np.abs(r.numpy()).max()
+    assert not set(rest.param_names) & early_layers(proto, 18)[0]  # the frozen layers are not in the module
 
 
 def test_cache_built_by_worker_processes_equals_the_serial_one(tmp_path: Path, model_package: Path) -> None:
@@ -287,7 +310,7 @@ def test_distillation_keeps_the_unlabelled_channels_only(model_package: Path) ->
     body_drift[0][..., 5:] -= 2.0  # the labelled joints' heatmaps move: no distillation term
     face_drift = [t.clone() for t in teacher_out]
     face_drift[0][..., face] -= 2.0
-    inputs = torch.zeros(2, 192, 192, 3)
+    inputs = [torch.zeros(2, 192, 192, 3)]  # the head module's input tensors
     for outputs, extra in ((body_drift, 0.0), (face_drift, None)):
         data = objective.data_loss(outputs, xy, labelled)
         total = objective.loss(outputs, xy, labelled, inputs)
@@ -341,6 +364,28 @@ def test_freeze_layers_keeps_the_first_layers_and_trains_the_rest(tmp_path: Path
 
     r = _posekit("train", "--resume", str(run), "--freeze-layers", "5", *common)
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "freeze_layers 18 -> 5" in r.stderr
+
+    # --cache-at frozen: the same layers frozen, their outputs cached; the export keeps the zoo's first 18
+    # layers, carries the trained rest, and runs as the zoo model does
+    frozen_run = tmp_path / "frozen"
+    r = _posekit(*base, "--freeze-layers", "18", "--cache-at", "frozen", "--out", str(frozen_run), *common)
+    assert r.returncode == 0, r.stderr
+    assert "--cache-at frozen: the first 18 weight layers stay frozen" in r.stderr
+    exported = tmp_path / "frozen.onnx"
+    r = _posekit("train", "export", str(frozen_run / "last.pt"), "--out", str(exported), "--no-calibrate")
+    assert r.returncode == 0, r.stderr
+    trained = {i.name: onnx.numpy_helper.to_array(i) for i in onnx.load(str(exported)).graph.initializer}
+    zoo_inits = {i.name: onnx.numpy_helper.to_array(i) for i in zoo.graph.initializer}
+    assert all(np.array_equal(trained[n], zoo_inits[n]) for n in first18)
+    assert any(not np.array_equal(trained[n], zoo_inits[n]) for n in first19 - first18)
+    image = Path(data.removeprefix("lspet:")) / "images" / "im00001.jpg"
+    r = _posekit("estimate", "--model", str(exported), str(image), "--no-render", "--min-score", "0",
+                 "--out", str(tmp_path / "est"))  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    poses = json.loads((tmp_path / "est" / "im00001.json").read_text())
+    assert poses and len(poses[0]["keypoints"]) == 17 + 2  # the zoo's 17 and the grown neck and head top
+    r = _posekit(*base, "--cache-at", "frozen", "--out", str(tmp_path / "e"), *common)
+    assert r.returncode == 2 and "add --freeze-layers N" in r.stderr and "Traceback" not in r.stderr
     r = _posekit(*base, "--freeze-layers", "18", "--out", str(tmp_path / "b"), *common)  # trunk cached
     assert r.returncode == 2 and "drop --freeze-epochs, --freeze-layers and --backbone-lr" in r.stderr
     r = _posekit(*base, "--freeze-layers", "999", "--cache-at", "image", "--out", str(tmp_path / "c"),

@@ -52,10 +52,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "features once for K views of each person (the plain crop and K-1 augmented ones; "
                         "stored under RUN_DIR/features, reused when the model, data, augmentation and seed "
                         "match) and train only the heads above it; the MoveNets train this way only")
-    p.add_argument("--cache-at", choices=("trunk", "image"), default="trunk",
+    p.add_argument("--cache-at", choices=("trunk", "image", "frozen"), default="trunk",
                    help="with --cache-features: 'trunk' caches the frozen trunk's features and trains the "
                         "heads; 'image' caches the augmented crops and trains the whole network (the trunk "
-                        "at --backbone-lr)")
+                        "at --backbone-lr); 'frozen' (with --freeze-layers N) caches what the first N "
+                        "layers compute from each view and trains the rest as 'image' does, without "
+                        "running those layers again each epoch")
     p.add_argument("--distil", type=float, default=0.0, metavar="W",
                    help="MoveNet with --cache-features: weight of keeping the zoo model's heads on the "
                         "joints the data does not label (LSP: the face), so their scores and places do not "
@@ -229,6 +231,9 @@ def _train(args: argparse.Namespace) -> int:
                 raise PosekitError("--cache-features freezes the trunk for the whole run; drop "
                                    "--freeze-epochs, --freeze-layers and --backbone-lr (or train the trunk: "
                                    "--cache-at image, which takes the last two)")
+        if args.cache_at == "frozen" and not args.freeze_layers:
+            raise PosekitError("--cache-at frozen caches the outputs of the layers --freeze-layers N keeps "
+                               "frozen: add --freeze-layers N (e.g. 18), or use --cache-at image")
         if args.freeze_layers and not args.init:
             raise PosekitError(f"--freeze-layers {args.freeze_layers} freezes a pretrained model's first "
                                "layers: add --init MODEL, or drop it")

@@ -45,19 +45,27 @@ from posekit.train.targets import HeatmapCodec
 from posekit.train.validation import pck_hits
 
 
-def start_tensor(spec: FineTuneSpec, proto, cache_at: str = "trunk") -> str:
-    """Where the trained part starts: the trunk's cut, or (cache_at "image") where the float image enters."""
+def start_tensors(spec: FineTuneSpec, proto, cache_at: str = "trunk", freeze_layers: int = 0) -> list[str]:
+    """Where the trained part starts: the trunk's cut (cache_at "trunk"), where the float image enters
+    ("image"), or the tensors the first ``freeze_layers`` weight layers hand to the rest ("frozen",
+    `posekit.train.pretrained.frozen_outputs`)."""
+    image = spec.image or proto.graph.input[0].name
     if cache_at == "image":
-        return spec.image or proto.graph.input[0].name
-    return spec.cut
+        return [image]
+    if cache_at == "frozen":
+        from posekit.train.pretrained import frozen_outputs
+
+        return frozen_outputs(proto, image, list(spec.heads or (spec.heatmaps,)), freeze_layers)
+    return [spec.cut]
 
 
-def head_module(spec: FineTuneSpec, proto, cache_at: str = "trunk") -> torch.nn.Module:
-    """The graph from ``start_tensor`` to the family's raw heads (NHWC in, list of NHWC maps out)."""
+def head_module(spec: FineTuneSpec, proto, cache_at: str = "trunk", freeze_layers: int = 0
+                ) -> torch.nn.Module:
+    """The graph from ``start_tensors`` to the family's raw heads (those tensors in, NHWC maps out)."""
     from posekit.train.onnx_torch import OnnxModule
 
     heads = list(spec.heads or (spec.heatmaps,))
-    return OnnxModule(proto, heads, inputs=[start_tensor(spec, proto, cache_at)])
+    return OnnxModule(proto, heads, inputs=start_tensors(spec, proto, cache_at, freeze_layers))
 
 
 def focal_loss(logits: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -167,14 +175,15 @@ class MoveNetObjective:
         return u, w * inside.float()
 
     def loss(self, outputs: list[torch.Tensor], xy: torch.Tensor, labelled: torch.Tensor,
-             inputs: torch.Tensor | None = None) -> torch.Tensor:
-        """The training loss; with ``inputs`` (the batch the outputs came from) and a teacher (``teach``),
+             inputs: Sequence[torch.Tensor] | None = None) -> torch.Tensor:
+        """The training loss; with ``inputs`` (the batch's input tensors the outputs came from) and a teacher
+        (``teach``),
         plus the distillation of the unlabelled channels."""
         total = self.data_loss(outputs, xy, labelled)
         if self.teacher is None or inputs is None or not self.unlabelled or not self.distil:
             return total
         with torch.no_grad():
-            teacher = four_heads(self.teacher(inputs))
+            teacher = four_heads(self.teacher(*inputs))
         return total + self.distil * distil_loss(four_heads(outputs), teacher, self.unlabelled)
 
     def data_loss(self, outputs: list[torch.Tensor], xy: torch.Tensor, labelled: torch.Tensor
@@ -258,12 +267,20 @@ def _objective(spec: FineTuneSpec, channels: Sequence[int], sigma: float):
 
 
 def _batches(cache: FeatureCache, rows: NDArray[np.int64], size: int, drop_last: bool):
+    """(inputs, keypoints, labelled) per batch of ``rows``: inputs, the head module's input tensors (one, or
+    with several cached tensors (``cache.shapes``) each cut from the rows' flat features)."""
     for start in range(0, len(rows), size):
         part = np.sort(rows[start : start + size])
         if drop_last and len(part) < size:
             return
-        yield (torch.from_numpy(np.asarray(cache.features[part], np.float32)),
-               torch.from_numpy(cache.keypoints[part]), torch.from_numpy(cache.labelled[part]))
+        feats = torch.from_numpy(np.asarray(cache.features[part], np.float32))
+        if cache.shapes:
+            sizes = [int(np.prod(s)) for s in cache.shapes]
+            parts = feats.split(sizes, 1)
+            inputs = [f.reshape(len(part), *s) for f, s in zip(parts, cache.shapes, strict=True)]
+        else:
+            inputs = [feats]
+        yield inputs, torch.from_numpy(cache.keypoints[part]), torch.from_numpy(cache.labelled[part])
 
 
 def evaluate_cached(head, objective, cache: FeatureCache, schema, batch_size: int,
@@ -275,7 +292,7 @@ def evaluate_cached(head, objective, cache: FeatureCache, schema, batch_size: in
     total, batches, hits, counted = 0.0, 0, 0, 0
     with torch.no_grad():
         for feats, xy, labelled in _batches(cache, np.arange(cache.persons), batch_size, False):
-            outputs = head(feats.to(device))
+            outputs = head(*(f.to(device) for f in feats))
             total += float(objective.loss(outputs, xy.to(device), labelled.to(device)))
             batches += 1
             pred = objective.decode(outputs)
@@ -320,14 +337,19 @@ def train_cached(
                 "channels": channels}
 
     cache_at = getattr(config, "cache_at", "trunk")
-    start_at = start_tensor(spec, proto, cache_at)
-    head = head_module(spec, proto, cache_at)
-    frozen = freeze_early_layers(head, proto, config.freeze_layers, log)  # refused before the cache is built
+    starts = start_tensors(spec, proto, cache_at, config.freeze_layers)  # a bad N: refused before the cache
+    start_at = ",".join(starts)
+    head = head_module(spec, proto, cache_at, config.freeze_layers)
+    frozen = freeze_early_layers(head, proto, config.freeze_layers, log)
+    if cache_at == "frozen":
+        n = config.freeze_layers
+        log(f"--freeze-layers {n} --cache-at frozen: the first {n} weight layers stay frozen for the whole "
+            f"run; their outputs ({', '.join(starts)}) are cached per view")
 
     def cache_for(samples: Sequence[Sample], views: int, augment) -> FeatureCache:
         key = CacheSpec(digest, start_at, spec.input_size, views, asdict(augment) if augment else {},
                         config.seed, spec.crop_enlarge, spec.mean, spec.std, data_digest(samples))
-        return build_cache(out / "features", key, proto if cache_at == "trunk" else None, samples, augment,
+        return build_cache(out / "features", key, None if cache_at == "image" else proto, samples, augment,
                            log, workers=config.num_workers)
 
     train_cache = cache_for(train_samples, config.cache_features, config.augment)
@@ -336,7 +358,7 @@ def train_cached(
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     head.to(device)  # moves the parameters in place: the lists below hold the same objects
     if getattr(config, "distil", 0.0) and spec.kind == "movenet":
-        objective.teach(head_module(spec, proto, cache_at).to(device), config.distil)
+        objective.teach(head_module(spec, proto, cache_at, config.freeze_layers).to(device), config.distil)
     named = [(n, p) for n, p in zip(head.param_names, head.weights, strict=True)
              if not (spec.kind == "movenet" and "center_0/" in n)  # the centre head stays as it is
              and id(p) not in frozen]
@@ -388,8 +410,8 @@ def train_cached(
         bar = tqdm(_batches(train_cache, rows, config.batch_size, True), total=steps_per_epoch,
                    desc=f"epoch {epoch + 1}/{config.epochs}", unit="batch", disable=None)
         for feats, xy, labelled in bar:
-            feats, xy, labelled = feats.to(device), xy.to(device), labelled.to(device)
-            loss = objective.loss(head(feats), xy, labelled, feats)
+            feats, xy, labelled = [f.to(device) for f in feats], xy.to(device), labelled.to(device)
+            loss = objective.loss(head(*feats), xy, labelled, feats)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

@@ -139,7 +139,8 @@ def export_finetuned(ckpt: dict[str, Any], out: str | Path) -> Path:
         from posekit.train.pretrained import grow
 
         spec, source, _ = grow(spec, source, schema_named(ckpt["schema"]), init["channels"])  # grown joints
-        graph = head_module(spec, source, ckpt["train_config"].get("cache_at", "trunk"))  # cached training
+        config = ckpt["train_config"]
+        graph = head_module(spec, source, config.get("cache_at", "trunk"), config.get("freeze_layers", 0))
     else:
         from posekit.train.pretrained import load_pretrained
 

@@ -5,7 +5,9 @@ A view is one crop of one person: view 0 the plain crop (the box enlarged by the
 as ``posekit eval run --gt-boxes`` crops), views 1..K-1 random ones from the run's augmentation (flip with
 left/right renaming, rotation, scale, photometric), drawn with `posekit.train.generator.PersonDataset` so a
 view depends only on (seed, view, person). The trunk is the init graph cut at the family's ``cut`` tensor
-(`trunk_graph`), run in onnxruntime with one thread.
+(`trunk_graph`), run in onnxruntime with one thread; it may end in several tensors (``--cache-at frozen``:
+what the frozen early layers hand to the rest, `posekit.train.pretrained.frozen_outputs`), cached flat side
+by side.
 
 On disk, a folder named by the cache key (sha256 of the init graph, the cut, the persons' images and
 keypoints, the crop size, K, the augmentation and the seed): ``features.npy`` (N * K, h, w, C) float16
@@ -40,20 +42,23 @@ FORMAT = "posekit-features-1"
 
 
 def trunk_graph(proto: onnx.ModelProto, cut: str) -> onnx.ModelProto:
-    """``proto`` cut after tensor ``cut``: the nodes it needs, the graph's input, ``cut`` as the one output
-    (float32, shape left to the runtime). The weights are the proto's own (a fine-tuned init's too)."""
+    """``proto`` cut after tensor ``cut`` (several: comma-separated names): the nodes they need, the graph's
+    input, the cut tensors as outputs (float32, shapes left to the runtime). The weights are the proto's own
+    (a fine-tuned init's too)."""
     from posekit.convert.optimize import needed_nodes
 
-    if not any(cut in n.output for n in proto.graph.node):
-        from posekit.errors import PosekitError
+    cuts = cut.split(",")
+    for name in cuts:
+        if not any(name in n.output for n in proto.graph.node):
+            from posekit.errors import PosekitError
 
-        raise PosekitError(f"the graph has no tensor {cut!r} to cut the trunk at")
-    nodes = needed_nodes(proto.graph, [cut])
+            raise PosekitError(f"the graph has no tensor {name!r} to cut the trunk at")
+    nodes = needed_nodes(proto.graph, cuts)
     used = {name for n in nodes for name in n.input}
     inits = [t for t in proto.graph.initializer if t.name in used]
     graph = onnx.helper.make_graph(nodes, "trunk", list(proto.graph.input),
-                                   [onnx.helper.make_tensor_value_info(cut, onnx.TensorProto.FLOAT, None)],
-                                   inits)
+                                   [onnx.helper.make_tensor_value_info(c, onnx.TensorProto.FLOAT, None)
+                                    for c in cuts], inits)
     return onnx.helper.make_model(graph, opset_imports=proto.opset_import, ir_version=proto.ir_version)
 
 
@@ -116,7 +121,9 @@ def data_digest(samples: Sequence[Sample]) -> str:
 @dataclass
 class FeatureCache:
     """features (N * K, h, w, C) float16 (a read-only memmap), keypoints (N * K, J, 2) float32 input px,
-    labelled (N * K, J) bool; persons N, views K; row v * N + i = view v of person i."""
+    labelled (N * K, J) bool; persons N, views K; row v * N + i = view v of person i. With several cut
+    tensors (a comma-separated ``CacheSpec.cut``), features are (N * K, D): each row the tensors flattened
+    and concatenated, ``shapes`` their shapes (without the batch axis); None for one tensor."""
 
     features: NDArray[np.float16]
     keypoints: NDArray[np.float32]
@@ -124,12 +131,14 @@ class FeatureCache:
     persons: int
     views: int
     path: Path
+    shapes: list[tuple[int, ...]] | None = None
 
     @classmethod
     def open(cls, path: Path) -> FeatureCache:
         meta = json.loads((path / "key.json").read_text())
+        shapes = [tuple(s) for s in meta["shapes"]] if meta.get("shapes") else None
         return cls(np.load(path / "features.npy", mmap_mode="r"), np.load(path / "keypoints.npy"),
-                   np.load(path / "labelled.npy"), meta["persons"], meta["views"], path)
+                   np.load(path / "labelled.npy"), meta["persons"], meta["views"], path, shapes)
 
 
 def _trunk_input(image: NDArray[np.float32], integer: bool) -> NDArray:
@@ -142,12 +151,12 @@ def _trunk_input(image: NDArray[np.float32], integer: bool) -> NDArray:
 _JOB: dict = {}
 
 
-def _trunk_fn(proto: onnx.ModelProto | None, cut: str) -> Callable[[NDArray[np.float32]], NDArray]:
-    """(3, H, W) normalised crop -> (1, h, w, C) features: the trunk's output, or the NHWC crop itself."""
+def _trunk_fn(proto: onnx.ModelProto | None, cut: str) -> Callable[[NDArray[np.float32]], list[NDArray]]:
+    """(3, H, W) normalised crop -> [(1, ...) features]: the trunk's output(s), or [the NHWC crop itself]."""
     if proto is None:
-        return lambda image: image.transpose(1, 2, 0)[None]
+        return lambda image: [image.transpose(1, 2, 0)[None]]
     session, feed, integer = trunk_session(proto, cut)
-    return lambda image: session.run(None, {feed.name: _trunk_input(image, integer)})[0]
+    return lambda image: session.run(None, {feed.name: _trunk_input(image, integer)})
 
 
 def _worker_start() -> None:
@@ -167,8 +176,10 @@ def _views(rows: Sequence[tuple[int, int]]) -> list[tuple]:
         except Exception:
             out.append((v, i, None, None, None))
             continue
-        out.append((v, i, _JOB["trunk"](item["image"])[0].astype(np.float16), item["keypoints"],
-                    item["labelled"]))
+        outs = _JOB["trunk"](item["image"])
+        _JOB.setdefault("shapes", [o.shape[1:] for o in outs])  # the first view's, in the parent process
+        feats = outs[0][0] if len(outs) == 1 else np.concatenate([o.reshape(-1) for o in outs])
+        out.append((v, i, feats.astype(np.float16), item["keypoints"], item["labelled"]))
     return out
 
 
@@ -214,6 +225,7 @@ def build_cache(
     if first is None:
         _JOB.clear()
         raise PosekitError(f"{plain.bad_item_message(0)}: the first persons' images cannot be read")
+    shapes = [list(map(int, shape)) for shape in _JOB["shapes"]] if len(_JOB["shapes"]) > 1 else None
     joints = plain.schema.num_keypoints
     shape = (n * k, *first.shape)
     features = np.lib.format.open_memmap(partial / "features.npy", "w+", np.float16, shape)
@@ -249,7 +261,7 @@ def build_cache(
     np.save(partial / "keypoints.npy", keypoints)
     np.save(partial / "labelled.npy", labelled)
     meta = {"format": FORMAT, "key": spec.key(), "persons": n, "views": k, "spec": asdict(spec),
-            "seconds": round(time.time() - t0, 1), "workers": max(workers, 1)}
+            "seconds": round(time.time() - t0, 1), "workers": max(workers, 1), "shapes": shapes}
     (partial / "key.json").write_text(json.dumps(meta, indent=1, default=list))
     partial.rename(final)
     log(f"features: {n} persons x {k} views in {meta['seconds']} s, {max(workers, 1)} process(es) -> {final}")

@@ -21,6 +21,7 @@ target's joints the model lacks it grows output channels, ``grow``).
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -246,6 +247,36 @@ def early_layers(proto: onnx.ModelProto, n: int) -> tuple[set[str], str]:
         raise PosekitError(f"--freeze-layers {n}: the model has {len(layers)} weight layers; give 0 to "
                            f"{len(layers) - 1} so that some train")
     return {name for layer in layers[:n] for name in layer}, layers[n - 1][0] if n else ""
+
+
+def frozen_outputs(proto: onnx.ModelProto, start: str, outputs: Sequence[str], n: int) -> list[str]:
+    """``--cache-at frozen``: the tensors that the first ``n`` weight layers (`early_layers`) compute from
+    ``start`` (where the float image enters) and that the rest of the graph up to ``outputs`` reads, sorted.
+    Cached once per view, they stand in for the image: the graph from them on is the trained part, and the
+    frozen layers' forward pass is not repeated each epoch. PosekitError when one is not a float feature
+    map (it could not be cached as one)."""
+    from posekit.convert.optimize import needed_nodes
+    from posekit.train.onnx_torch import WEIGHT_OPS
+
+    fixed, _ = early_layers(proto, n)
+    inits = {i.name for i in proto.graph.initializer}
+    nodes = needed_nodes(proto.graph, list(outputs), [start])
+    known, inside = {start}, set()
+    for node in nodes:
+        weights = node.input[1:3] if node.op_type in WEIGHT_OPS else ()
+        if all(not i or i in known or (i in inits and (i not in weights or i in fixed)) for i in node.input):
+            known.update(node.output)
+            inside.add(id(node))
+    read = {i for node in nodes if id(node) not in inside
+            for i in node.input if i in known and i not in inits}
+    read |= {o for o in outputs if o in known}
+    shapes = {v.name: v for v in list(proto.graph.value_info) + list(proto.graph.output)}
+    for name in read:
+        info = shapes.get(name)
+        if info is not None and info.type.tensor_type.elem_type != onnx.TensorProto.FLOAT:
+            raise PosekitError(f"--cache-at frozen: the frozen layers' output {name!r} is not a float "
+                               "tensor; use --cache-at image")
+    return sorted(read)
 
 
 def freeze_early_layers(module: nn.Module, proto: onnx.ModelProto, n: int, log) -> set[int]:
