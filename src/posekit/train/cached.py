@@ -3,8 +3,12 @@
 The trunk (the init graph up to the family's ``cut``) is frozen for the whole run and runs once per view
 (`posekit.train.features`); the trained module is ``OnnxModule(proto, heads, inputs=[cut])``, the graph
 from the cut on, so ``write_back`` puts the trained head weights into the zoo graph exactly as the
-uncached path does. An epoch visits every training person (or ``epoch_size`` of them) once, each at one of its
-K views drawn at random (seeded by (seed, epoch)).
+uncached path does. Where the cache starts (``cache_at``, `start_tensors`): the trunk's cut (only the heads
+train), the float image (the whole network trains from cached crops), or "frozen": the tensors the first
+``--freeze-layers`` N layers hand to the rest (`posekit.train.pretrained.frozen_outputs`), so the whole
+network above them trains and their forward pass runs once per view instead of once per step. An epoch
+visits every training person (or ``epoch_size`` of them) once, each at one of its K views drawn at random
+(seeded by (seed, epoch)).
 
 Losses, by the family's kind:
 - "heatmap" (EfficientPose): mean squared error to unit Gaussians (sigma in heatmap px), as the uncached loop.

@@ -55,7 +55,8 @@ class TrainConfig:
     persons per epoch (a fresh random subset each epoch; None: all). data: the data options (spec, split),
     stored for resume. cache_features: with init, K > 0 freezes the trunk for the whole run, computes its
     features once for K views per person and trains the heads only (`posekit.train.cached`); cache_at
-    "image": caches the crops instead and trains the whole network (trunk at backbone_lr). distil: with
+    "image": caches the crops instead and trains the whole network (trunk at backbone_lr); "frozen" (with
+    freeze_layers): caches what the frozen layers hand to the rest and trains that rest. distil: with
     cache_features on a MoveNet, the weight of matching the initial model's heads on the channels the data
     does not label (LSP: the face joints; `posekit.train.cached.distil_loss`); 0: those channels get no
     loss."""
