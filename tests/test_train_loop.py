@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -125,3 +126,15 @@ def test_a_bad_image_is_reported_not_fatal(blobs: tuple[list, list], tmp_path: P
     history = train(cfg, train_samples, blobs[1], tmp_path / "run", log=lines.append)
     assert len(history) == 1 and np.isfinite(history[0]["train_loss"])
     assert any("broken.png" in line and "cannot read" in line for line in lines)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")
+def test_keep_freed_memory_sets_glibcs_thresholds() -> None:
+    """The trainer's allocator setting: glibc accepts both thresholds (mallopt returns 1 for each)."""
+    import platform
+
+    from posekit.train.loop import keep_freed_memory
+
+    if platform.libc_ver()[0] != "glibc":
+        pytest.skip("not glibc")
+    assert keep_freed_memory() is True
