@@ -181,8 +181,7 @@ class MoveNetObjective:
     def loss(self, outputs: list[torch.Tensor], xy: torch.Tensor, labelled: torch.Tensor,
              inputs: Sequence[torch.Tensor] | None = None) -> torch.Tensor:
         """The training loss; with ``inputs`` (the batch's input tensors the outputs came from) and a teacher
-        (``teach``),
-        plus the distillation of the unlabelled channels."""
+        (``teach``), plus the distillation of the unlabelled channels."""
         total = self.data_loss(outputs, xy, labelled)
         if self.teacher is None or inputs is None or not self.unlabelled or not self.distil:
             return total
@@ -341,14 +340,13 @@ def train_cached(
                 "channels": channels}
 
     cache_at = getattr(config, "cache_at", "trunk")
-    starts = start_tensors(spec, proto, cache_at, config.freeze_layers)  # a bad N: refused before the cache
-    start_at = ",".join(starts)
-    head = head_module(spec, proto, cache_at, config.freeze_layers)
+    head = head_module(spec, proto, cache_at, config.freeze_layers)  # a bad N: refused before the cache
+    start_at = ",".join(head.inputs)
     frozen = freeze_early_layers(head, proto, config.freeze_layers, log)
     if cache_at == "frozen":
         n = config.freeze_layers
         log(f"--freeze-layers {n} --cache-at frozen: the first {n} weight layers stay frozen for the whole "
-            f"run; their outputs ({', '.join(starts)}) are cached per view")
+            f"run; their outputs ({', '.join(head.inputs)}) are cached per view")
 
     def cache_for(samples: Sequence[Sample], views: int, augment) -> FeatureCache:
         key = CacheSpec(digest, start_at, spec.input_size, views, asdict(augment) if augment else {},

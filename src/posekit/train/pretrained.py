@@ -270,10 +270,10 @@ def frozen_outputs(proto: onnx.ModelProto, start: str, outputs: Sequence[str], n
     read = {i for node in nodes if id(node) not in inside
             for i in node.input if i in known and i not in inits}
     read |= {o for o in outputs if o in known}
-    shapes = {v.name: v for v in list(proto.graph.value_info) + list(proto.graph.output)}
+    typed = onnx.shape_inference.infer_shapes(proto).graph  # the converter's graphs carry no value_info
+    types = {v.name: v.type.tensor_type.elem_type for v in list(typed.value_info) + list(typed.output)}
     for name in read:
-        info = shapes.get(name)
-        if info is not None and info.type.tensor_type.elem_type != onnx.TensorProto.FLOAT:
+        if types.get(name, onnx.TensorProto.FLOAT) != onnx.TensorProto.FLOAT:
             raise PosekitError(f"--cache-at frozen: the frozen layers' output {name!r} is not a float "
                                "tensor; use --cache-at image")
     return sorted(read)
