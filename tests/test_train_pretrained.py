@@ -68,6 +68,34 @@ def test_torch_builder_equals_onnxruntime_and_writes_back(efficientpose) -> None
         graph.weights[graph.param_names.index(name)].div_(1.5)
 
 
+def test_frozen_outputs_cache_each_tensor_once_and_leave_constants_to_the_rest(efficientpose) -> None:
+    """--cache-at frozen on EfficientPose: the Unsqueeze-Concat building its deconvolutions' output shape from
+    constants is no frozen output (it was refused as a non-float one), blocks_8's output, which the rest reads
+    as NHWC and through a Transpose, is cached once, and the rest of the graph fed with it equals the whole
+    graph; MoveNet's block_5 output (read through two Transposes) is cached once too."""
+    from posekit.train.cached import head_module
+    from posekit.train.features import trunk_graph
+    from posekit.train.pretrained import frozen_outputs, resolve_init
+
+    spec, proto = efficientpose.spec, efficientpose.proto
+    image = proto.graph.input[0].name
+    assert frozen_outputs(proto, image, [spec.heatmaps], 27) == [spec.cut]  # 27 layers: the trunk cut
+    (start,) = frozen_outputs(proto, image, [spec.heatmaps], 18)
+    assert start.startswith("efficientnet-lite4/model/blocks_5/")
+    x = _photo()
+    features = _ort(trunk_graph(proto, start), x)
+    assert features.shape == (1, 46, 46, 56)
+    with torch.no_grad():
+        (ours,) = head_module(spec, proto, "frozen", 18)(torch.from_numpy(features))
+    ref = _ort(proto, x)
+    assert np.abs(ours.numpy() - ref).max() < 1e-4 * np.abs(ref).max()
+
+    mspec, mproto, _ = resolve_init("movenet-lightning")
+    starts = frozen_outputs(mproto, mspec.image, list(mspec.heads), 18)
+    producers = {o: n for n in mproto.graph.node for o in n.output}
+    assert len(starts) == 2 and any(s.endswith("block_5_add/add") for s in starts)
+    assert not any(producers[s].op_type == "Transpose" and producers[s].input[0] in starts for s in starts)
+
 def test_heads_by_joint_name(efficientpose) -> None:
     from posekit.models.efficientpose import GRAPH_JOINTS
     from posekit.train.pretrained import channel_map

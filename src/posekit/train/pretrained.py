@@ -261,15 +261,33 @@ def frozen_outputs(proto: onnx.ModelProto, start: str, outputs: Sequence[str], n
     fixed, _ = early_layers(proto, n)
     inits = {i.name for i in proto.graph.initializer}
     nodes = needed_nodes(proto.graph, list(outputs), [start])
-    known, inside = {start}, set()
+    # known: computed from ``start`` by frozen layers only; constant: from initializers alone (e.g. the
+    # Unsqueeze-Concat that builds EfficientPose's ConvTranspose output shape), which the trained part
+    # computes itself: a constant is no frozen output, and reading one does not take a node out.
+    known, constant, inside = {start}, set(), set()
     for node in nodes:
+        if all(not i or i in constant or (i in inits and node.op_type not in WEIGHT_OPS) for i in node.input):
+            constant.update(node.output)
+            continue
         weights = node.input[1:3] if node.op_type in WEIGHT_OPS else ()
-        if all(not i or i in known or (i in inits and (i not in weights or i in fixed)) for i in node.input):
+        if all(not i or i in known or i in constant or (i in inits and (i not in weights or i in fixed))
+               for i in node.input):
             known.update(node.output)
             inside.add(id(node))
     read = {i for node in nodes if id(node) not in inside
             for i in node.input if i in known and i not in inits}
     read |= {o for o in outputs if o in known}
+    # One tensor in several layouts (MoveNet reads block_5's output through two Transposes, EfficientPose
+    # blocks_8's as NHWC and through a Transpose): cache the source once, the trained part transposes it.
+    producer = {o: node for node in nodes if id(node) in inside for o in node.output}
+    moved = {}
+    for name in read:
+        node = producer.get(name)
+        if node is not None and node.op_type == "Transpose" and node.input[0] in known:
+            moved.setdefault(node.input[0], []).append(name)
+    for source, names in moved.items():
+        if source in read or len(names) > 1:
+            read = (read - set(names)) | {source}
     typed = onnx.shape_inference.infer_shapes(proto).graph  # the converter's graphs carry no value_info
     types = {v.name: v.type.tensor_type.elem_type for v in list(typed.value_info) + list(typed.output)}
     for name in read:
