@@ -96,6 +96,7 @@ def test_frozen_outputs_cache_each_tensor_once_and_leave_constants_to_the_rest(e
     assert len(starts) == 2 and any(s.endswith("block_5_add/add") for s in starts)
     assert not any(producers[s].op_type == "Transpose" and producers[s].input[0] in starts for s in starts)
 
+
 def test_heads_by_joint_name(efficientpose) -> None:
     from posekit.models.efficientpose import GRAPH_JOINTS
     from posekit.train.pretrained import channel_map
