@@ -229,3 +229,38 @@ def test_uniform_channel_constants_become_scalars() -> None:
     assert "zeros" not in names and "k" not in names and numpy_helper.to_array(names["k/scalar"]).shape == ()
     for x, y in zip(before, run(model), strict=True):
         np.testing.assert_array_equal(x, y)
+
+
+def test_first_convolutions_can_stay_fp32(tmp_path: Path) -> None:
+    """``fp32_convs`` keeps the graph's first convolutions fp32 (their weights float, no SpaceToDepth rewrite
+    of a kept stem); the others are int8, as without it."""
+    from posekit.convert.quantize import quantize_onnx
+
+    rng = np.random.default_rng(0)
+    shapes = [("stem", (8, 3, 3, 3), 2), ("c2", (8, 8, 3, 3), 1), ("c3", (8, 8, 1, 1), 1),
+              ("head", (4, 8, 1, 1), 1)]
+    inits = [numpy_helper.from_array(rng.normal(size=s).astype(np.float32), f"{n}_w") for n, s, _ in shapes]
+    nodes, x = [], "x"
+    for name, shape, stride in shapes:
+        pad = shape[2] // 2
+        pads = [0, 0, 1, 1] if stride == 2 else [pad] * 4  # SAME on an even input: SpaceToDepth can take it
+        nodes += [helper.make_node("Conv", [x, f"{name}_w"], [f"{name}_c"], name=name, strides=[stride] * 2,
+                                   pads=pads),
+                  helper.make_node("Relu", [f"{name}_c"], [f"{name}_r"], name=f"{name}_relu")]
+        x = f"{name}_r"
+    inp = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 16, 16])
+    out = helper.make_tensor_value_info(x, TensorProto.FLOAT, None)
+    graph = helper.make_graph(nodes, "g", [inp], [out], inits)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), tmp_path / "m.onnx")
+    feeds = [{"x": rng.uniform(0, 1, (1, 3, 16, 16)).astype(np.float32)} for _ in range(4)]
+
+    def int8_convs(fp32_convs: int) -> tuple[dict[str, bool], int]:
+        model = onnx.load_from_string(quantize_onnx(tmp_path / "m.onnx", feeds, fp32_convs=fp32_convs))
+        dq = {o for n in model.graph.node if n.op_type == "DequantizeLinear" for o in n.output}
+        convs = {n.name: n.input[1] in dq for n in model.graph.node if n.op_type == "Conv"}
+        return convs, sum(n.op_type == "SpaceToDepth" for n in model.graph.node)
+
+    # by default every convolution int8 (the last Relu is the graph's output layer, kept fp32), the stem
+    # reading the image's SpaceToDepth
+    assert int8_convs(0) == ({"stem": True, "c2": True, "c3": True, "head": True}, 1)
+    assert int8_convs(2) == ({"stem": False, "c2": False, "c3": True, "head": True}, 0)

@@ -454,18 +454,19 @@ def space_to_depth_weights(w: np.ndarray) -> np.ndarray:
     return out.reshape(o, 4 * c, (kh + 1) // 2, (kw + 1) // 2)
 
 
-def space_to_depth_convs(model: onnx.ModelProto, max_channels: int = 3) -> int:
+def space_to_depth_convs(model: onnx.ModelProto, max_channels: int = 3,
+                         skip: set[str] | frozenset[str] = frozenset()) -> int:
     """Rewrite ``model`` in place: each 2D convolution with stride 2, no dilation or groups, at most
     ``max_channels`` input channels and an even input height and width known to the graph reads the input's
     2x2 ``SpaceToDepth`` instead, with stride 1 and the kernel of ``space_to_depth_weights``. Exact: output
     (i, j) sums the same products (input row 2i + t - pad_top is row i + (t - pad_top) // 2, phase
     (t - pad_top) % 2 of the rearranged input; the top and left padding must be even). Returns how many
-    convolutions were rewritten."""
+    convolutions were rewritten; ``skip``: names of convolutions left as they are."""
     graph = model.graph
     inits = {t.name: t for t in graph.initializer}
     shapes = _static_shapes(model)
     count = 0
-    for conv in [n for n in graph.node if n.op_type == "Conv"]:
+    for conv in [n for n in graph.node if n.op_type == "Conv" and n.name not in skip]:
         shape = shapes.get(conv.input[0])
         if (len(conv.input) < 2 or conv.input[1] not in inits or not shape or len(shape) != 4
                 or list(_attr(conv, "strides", [1, 1])) != [2, 2] or _attr(conv, "group", 1) != 1

@@ -16,6 +16,9 @@ it is first rewritten exactly as a stride-1 convolution over the image's 2x2 Spa
 rearrangement and a layout transpose: the int8 session 0-2% faster (Thunder: even; MultiPose, whose
 input size is free, keeps its stem).
 
+Kept fp32 for some models (``FP32_CONVS``): their first two convolutions, where that bought accuracy for
+little speed (Thunder, EfficientPose).
+
 On an x86 CPU without VNNI (``paired_weight_bits``), weights are 7-bit (-64..63) in every convolution but
 the depthwise ones (``paired_convs``): onnxruntime's u8 x s8 kernels there add pairs of products over input
 channels in 16 bits (VPMADDUBSW), and two large activations (up to 255) times two large weights (up to 127)
@@ -51,9 +54,15 @@ from posekit.convert.cache import cached_file, file_digest
 from posekit.errors import PosekitError
 
 PRECISIONS = ("fp32", "int8")
-QUANTIZER_VERSION = 9
+QUANTIZER_VERSION = 10
 QUANTIZED_OPS = ("Conv", "Add", "Concat", "Resize", "Relu", "Clip", "MaxPool", "AveragePool")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+# Zoo models whose first convolutions stay fp32 (``quantize_onnx``'s fp32_convs), by measurement (AVX-512
+# VNNI, one thread; PCK@0.2 on LSP Extended 7,001-8,000 with ground-truth boxes, the tuning split, and COCO
+# AP on the development sets): Thunder int8 - fp32 LSP -0.11 -> +0.02, coco-mini +0.08 -> +0.60, for 2.1x
+# -> 2.0x fp32's speed; EfficientPose LSP -0.77 -> -0.45 for 1.69x -> 1.67x. Lightning (speed-up 1.5x, the
+# least margin), MultiPose and PoseNet gained nothing consistent from it.
+FP32_CONVS = {"movenet-thunder": 2, "efficientpose": 2}
 
 
 def default_calibration() -> list[NDArray[np.uint8]]:
@@ -130,9 +139,11 @@ def paired_weight_bits(cpuinfo: str | None = None, machine: str | None = None) -
 
 
 def quantize_onnx(fp32: Path, feeds: Sequence[dict[str, NDArray]], ops: Sequence[str] = QUANTIZED_OPS,
-                  weight_bits: int = 8) -> bytes:
+                  weight_bits: int = 8, fp32_convs: int = 0) -> bytes:
     """The int8 QDQ model (serialized) of ``fp32``, calibrated on ``feeds`` (session input dicts);
-    ``weight_bits`` 7: 7-bit weights in the convolutions that pair input channels (``paired_convs``)."""
+    ``weight_bits`` 7: 7-bit weights in the convolutions that pair input channels (``paired_convs``);
+    ``fp32_convs``: the graph's first convolutions kept fp32 (and in their own form: a stem kept fp32 is not
+    rewritten over SpaceToDepth)."""
     import onnx
     from onnxruntime.quantization import (
         CalibrationDataReader,
@@ -156,9 +167,10 @@ def quantize_onnx(fp32: Path, feeds: Sequence[dict[str, NDArray]], ops: Sequence
         pre, out = Path(tmp) / "pre.onnx", Path(tmp) / "int8.onnx"
         quant_pre_process(str(fp32), str(pre), skip_symbolic_shape=True)
         model = onnx.load(str(pre))
-        if scalar_constants(model) + space_to_depth_convs(model):
+        first = [n.name for n in model.graph.node if n.op_type == "Conv"][:fp32_convs]
+        if scalar_constants(model) + space_to_depth_convs(model, skip=set(first)):
             onnx.save(model, str(pre))
-        fp32_nodes = set(head_nodes(pre, ops)) | set(decoder_nodes(pre))
+        fp32_nodes = set(head_nodes(pre, ops)) | set(decoder_nodes(pre)) | set(first)
         overrides = seven_bit_weights(paired_convs(model, fp32_nodes)) if weight_bits == 7 else {}
         quantize_static(str(pre), str(out), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
@@ -293,6 +305,7 @@ def quantized_onnx(model, calibration: str | Path | None = None) -> Path:
             return {model.input_name: tensor}
 
         feeds = [feed(model.preprocess(rgb)[0]) for rgb in photos]
-        return quantize_onnx(fp32, feeds, weight_bits=bits)
+        name = getattr(getattr(model, "spec", None), "name", "")
+        return quantize_onnx(fp32, feeds, weight_bits=bits, fp32_convs=FP32_CONVS.get(name, 0))
 
     return cached_file(path, build, what=f"{fp32.name} and the calibration photos")
