@@ -240,7 +240,9 @@ def test_bad_input_raises_one_line_errors(tmp_path, make, message):
 
 
 @pytest.mark.parametrize("name, codec, reason", [
-    ("cut.mp4", "libx264", r"48 frames declared, \d+ decoded"),  # mp4 moov at the front (faststart)
+    # mp4 moov at the front (faststart); on one core FFmpeg reports the half packet as invalid data, on more
+    # it ends silently, short of the declared count (both seen)
+    ("cut.mp4", "libx264", r"48 frames declared, \d+ decoded|Invalid data found when processing input"),
     ("cut.avi", "mpeg4", r"the frame is corrupt"),  # its last packet is half there
     ("cut.mkv", "libx264", r"the video ends at [\d.]+ s of the 2\.00 s declared"),  # no count in mkv
 ])
