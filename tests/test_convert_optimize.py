@@ -105,7 +105,8 @@ def _pad_conv_model(pad_value: float, pads: list[int], layout: str, extra_reader
     for k, perm in enumerate(perms):
         nodes.append(helper.make_node("Transpose", [f"t{k}"], [f"t{k + 1}"], perm=perm))
     nodes.append(helper.make_node("Conv", [f"t{len(perms)}", "w"], ["y"], strides=[2, 2]))
-    outputs = [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)]
+    free = ["n", "c", "h", "w"]
+    outputs = [helper.make_tensor_value_info("y", TensorProto.FLOAT, free)]
     if extra_reader:  # the padded tensor is read by something else too: the Pad must stay
         nodes.append(helper.make_node("Relu", [f"t{len(perms)}"], ["r"]))
         outputs.append(helper.make_tensor_value_info("r", TensorProto.FLOAT, None))
@@ -250,6 +251,64 @@ def test_resize_sizes_from_the_shape_become_constant_scales():
     changed = _image_conv_model("op")  # the height comes from elsewhere than the Resize's input: kept
     next(n for n in changed.graph.node if n.op_type == "Shape").input[0] = "nchw"
     assert constant_resize_scales(changed) == 0
+
+
+def _resize_then_conv(layout: str, kernel: int = 1, mode: str = "linear", readers: int = 1
+                      ) -> onnx.ModelProto:
+    """x (1, 5, 6, 8) NHWC -> Resize x2 (constant scales) -> [Transpose to NCHW] -> Conv (kernel, bias)."""
+    nhwc = layout == "nhwc"
+    scales = [1, 2, 2, 1] if nhwc else [1, 1, 2, 2]
+    inits = [numpy_helper.from_array(np.array(scales, np.float32), "scales"),
+             numpy_helper.from_array(RNG.normal(size=(3, 8, kernel, kernel)).astype(np.float32), "w"),
+             numpy_helper.from_array(RNG.normal(size=3).astype(np.float32), "b")]
+    nodes = [helper.make_node("Resize", ["x" if nhwc else "xt", "", "scales"], ["up"], mode=mode,
+                              coordinate_transformation_mode="half_pixel")]
+    if nhwc:
+        nodes.append(helper.make_node("Transpose", ["up"], ["upt"], perm=[0, 3, 1, 2]))
+    else:
+        nodes.insert(0, helper.make_node("Transpose", ["x"], ["xt"], perm=[0, 3, 1, 2]))
+    nodes.append(helper.make_node("Conv", ["upt" if nhwc else "up", "w", "b"], ["y"],
+                                  pads=[kernel // 2] * 4))
+    free = ["n", "c", "h", "w"]
+    outputs = [helper.make_tensor_value_info("y", TensorProto.FLOAT, free)]
+    if readers == 2:  # the upsampled map is needed elsewhere too
+        nodes.append(helper.make_node("Relu", ["up"], ["other"]))
+        outputs.append(helper.make_tensor_value_info("other", TensorProto.FLOAT, free))
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 5, 6, 8])
+    graph = helper.make_graph(nodes, "g", [x], outputs, inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+
+
+@pytest.mark.parametrize("layout", ["nhwc", "nchw"])
+@pytest.mark.parametrize("mode", ["linear", "nearest"])
+def test_pointwise_conv_moves_before_the_resize_with_the_same_result(layout, mode):
+    from posekit.convert.optimize import pointwise_before_resize
+
+    model = _resize_then_conv(layout, mode=mode)
+    x = RNG.normal(size=(1, 5, 6, 8)).astype(np.float32)
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    want = sess.run(None, {"x": x})[0]
+    assert pointwise_before_resize(model) == 1
+    onnx.checker.check_model(model)
+    ops = [n.op_type for n in model.graph.node]
+    assert ops.index("Conv") < ops.index("Resize")  # the convolution now reads the small map
+    resize = next(n for n in model.graph.node if n.op_type == "Resize")
+    scales = next(t for t in model.graph.initializer if t.name == resize.input[2])
+    np.testing.assert_array_equal(numpy_helper.to_array(scales), [1, 1, 2, 2])  # in the conv's layout
+    got = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(
+        None, {"x": x})[0]
+    assert got.shape == want.shape == (1, 3, 10, 12)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("kernel, readers", [(3, 1), (1, 2)])
+def test_pointwise_move_leaves_wider_kernels_and_shared_maps(kernel, readers):
+    from posekit.convert.optimize import pointwise_before_resize
+
+    model = _resize_then_conv("nhwc", kernel, readers=readers)
+    before = model.SerializeToString()
+    assert pointwise_before_resize(model) == 0
+    assert model.SerializeToString() == before
 
 
 def test_needed_nodes_stop_at_fed_tensors_and_name_a_missing_one() -> None:

@@ -17,7 +17,7 @@ in front of convolutions, with only layout Transposes between, becomes the convo
 
 Also for derived graphs, on request: ``constant_resize_scales`` (a ``Resize`` whose ``sizes`` the graph
 computes from its input's shape gets the same constant ``scales``, which onnxruntime runs in its blocked NCHWc
-layout),
+layout), then ``pointwise_before_resize`` (a 1x1 convolution after such a Resize moved before it),
 ``output_logits`` (a graph output read before its sigmoid, for callers that need a few of its values) and
 ``uint8_image_input`` (the float image input becomes uint8, its normalisation done in the graph).
 
@@ -308,6 +308,80 @@ def constant_resize_scales(model: onnx.ModelProto) -> int:
     return changed
 
 
+def pointwise_before_resize(model: onnx.ModelProto) -> int:
+    """Rewrite ``model`` in place: a 1x1 convolution (stride 1, one group) reading a ``Resize`` with constant
+    ``scales`` (through a layout Transpose or not) runs before it instead, on the smaller map. Both are linear
+    maps, one over channels and one over positions whose weights sum to 1 (linear or nearest), so they
+    commute, bias included; only the rounding differs. The detector's feature-pyramid upsamplings shrink
+    from 1152 and 192 channels to 192 and 96, and their convolutions run on a quarter of the positions.
+    Returns how many pairs were swapped."""
+    graph = model.graph
+    inits = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+    readers: dict[str, list[onnx.NodeProto]] = {}
+    for node in graph.node:
+        for name in node.input:
+            readers.setdefault(name, []).append(node)
+    outputs = {o.name for o in graph.output}
+    swapped = 0
+    for resize in [n for n in graph.node if n.op_type == "Resize"]:
+        chain = _pointwise_after(resize, readers, outputs, inits)
+        if chain is None:
+            continue
+        perm, conv, scales = chain
+        ins = list(conv.input)
+        ins[0] = resize.input[0]
+        new = []
+        if perm is not None:
+            ins[0] = f"{resize.output[0]}/before"
+            new.append(onnx.helper.make_node("Transpose", [resize.input[0]], [ins[0]], perm=perm))
+        mixed = f"{conv.output[0]}/before_resize"
+        new.append(onnx.helper.make_node("Conv", ins, [mixed], name=conv.name))
+        new[-1].attribute.extend(conv.attribute)
+        name = f"{resize.name or resize.output[0]}/moved_scales"
+        graph.initializer.append(numpy_helper.from_array(np.array(scales, np.float32), name))
+        new.append(onnx.helper.make_node("Resize", [mixed, "", name], [conv.output[0]], name=resize.name))
+        new[-1].attribute.extend(resize.attribute)
+        # by output name: graph.node.extend copies the nodes, so the ones in ``readers`` are not the graph's
+        gone = {n.output[0] for n in (resize, conv, *readers[resize.output[0]])}
+        at = next(i for i, n in enumerate(graph.node) if n.output[0] == resize.output[0])
+        nodes = [n for n in graph.node[:at] if n.output[0] not in gone] + new
+        nodes += [n for n in graph.node[at:] if n.output[0] not in gone]
+        del graph.node[:]
+        graph.node.extend(nodes)
+        swapped += 1
+    if swapped:
+        _drop_unused_initializers(graph)
+    return swapped
+
+
+def _pointwise_after(resize: onnx.NodeProto, readers: dict, outputs: set[str], inits: dict):
+    """(perm or None, conv, the scales in the convolution's layout) where ``resize`` (constant scales,
+    linear or nearest, batch and channels unscaled) is read only by a 1x1 convolution, directly or through
+    one Transpose read only by it; None otherwise."""
+    if (len(resize.input) != 3 or resize.input[1] or resize.input[2] not in inits
+            or _attr(resize, "mode", b"nearest") not in (b"linear", b"nearest")
+            or _attr(resize, "coordinate_transformation_mode", b"half_pixel") == b"tf_crop_and_resize"):
+        return None
+    scales = inits[resize.input[2]].reshape(-1).tolist()
+    node, perm = resize, None
+    for _ in range(2):
+        if node.output[0] in outputs or len(readers.get(node.output[0], [])) != 1:
+            return None
+        node = readers[node.output[0]][0]
+        if node.op_type == "Transpose" and perm is None:
+            perm = list(_attr(node, "perm", []))
+            continue
+        break
+    if perm is not None:
+        scales = [scales[i] for i in perm]
+    w = inits.get(node.input[1]) if node.op_type == "Conv" and len(node.input) > 1 else None
+    if (w is None or node.input[0] == node.input[1] or w.ndim != 4 or w.shape[2:] != (1, 1)
+            or _attr(node, "group", 1) != 1 or any(v != 1 for v in _attr(node, "strides", [1, 1]))
+            or any(v != 0 for v in _attr(node, "pads", [0, 0, 0, 0])) or scales[:2] != [1.0, 1.0]):
+        return None
+    return perm, node, scales
+
+
 def _resize_scales(concat: onnx.NodeProto, data: str, in_shape: list[int | None] | None, producer: dict,
                    inits: dict) -> list[float] | None:
     """The constant scales of a Resize of ``data`` to the sizes ``concat`` builds; None where they are not
@@ -505,7 +579,7 @@ def space_to_depth_convs(model: onnx.ModelProto, max_channels: int = 3,
     return count
 
 
-GRAPH_REWRITE = 2  # in the derived files' names: bump it when fast_graph's rewrite changes
+GRAPH_REWRITE = 3  # in the derived files' names: bump it when fast_graph's rewrite changes
 
 
 def fast_graph(path: Path, drop_outputs: tuple[str, ...] = (), logits: tuple[tuple[str, str], ...] = (),
@@ -539,6 +613,7 @@ def fast_graph(path: Path, drop_outputs: tuple[str, ...] = (), logits: tuple[tup
             output_logits(model, output, name)
         if resize_scales:
             constant_resize_scales(model)
+            pointwise_before_resize(model)
         if uint8_image is not None:
             uint8_image_input(model, *uint8_image)
         return model.SerializeToString()
