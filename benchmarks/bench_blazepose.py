@@ -12,7 +12,8 @@ which inherits the affinity) then share one core and take turns, image by image,
   someone. blazepose-full interleaved with MediaPipe (model_complexity=1); lite and heavy posekit only
   (MediaPipe downloads those at run time, which fails offline).
 - photos: ms per image (``predict`` vs ``Pose.process``, static_image_mode=True, decoding excluded) over
-  ../shared/data/media/*.jpg, ``--photo-rounds`` times.
+  ../shared/data/media/*.jpg, ``--photo-rounds`` times: the mean, and the median over photos of each
+  photo's median; posekit's landmark passes and the photos each found a person on.
 - video: ms per frame and frames with a pose on ``--video``: posekit's ``BlazePose.track`` loop (the next ROI
   from this frame's landmarks, the detector only when lost) vs Pose(static_image_mode=False).
 
@@ -123,7 +124,7 @@ def bench_photos(ref_mod, rounds: int) -> dict:
     paths = sorted((DATA / "media").glob("*.jpg"))
     images = [read_image(p).rgb for p in paths]
     model = posekit.load_model("blazepose-full", threads=1, **OPTIONS)
-    pk, mp = [], []
+    pk, mp, passes, found, found_mp = [], [], 0, 0, 0
     with ref_mod.MediaPipePose(static_image_mode=True) as pose:
         for p, rgb in zip(paths, images, strict=True):  # warm-up
             model.predict(rgb)
@@ -131,12 +132,23 @@ def bench_photos(ref_mod, rounds: int) -> dict:
         for _ in range(rounds):
             for p, rgb in zip(paths, images, strict=True):
                 t0 = time.perf_counter()
-                model.predict(rgb)
+                res = model.predict_detailed(rgb)
                 pk.append((time.perf_counter() - t0) * 1000)
-                mp.append(pose.process(p)["ms"])
+                passes, found = passes + len(res.tried), found + bool(len(res.poses))
+                r = pose.process(p)
+                mp.append(r["ms"])
+                found_mp += r["landmarks"] is not None
+    # per photo: the median of its rounds, then the median over photos
+    per_pk = np.median(np.reshape(pk, (rounds, -1)), axis=0)
+    per_mp = np.median(np.reshape(mp, (rounds, -1)), axis=0)
     return {"images": len(paths), "rounds": rounds, "posekit_ms": round(float(np.mean(pk)), 2),
             "mediapipe_ms": round(float(np.mean(mp)), 2),
-            "speedup": round(float(np.mean(mp) / np.mean(pk)), 2)}
+            "speedup": round(float(np.mean(mp) / np.mean(pk)), 2),
+            "posekit_median_ms": round(float(np.median(per_pk)), 2),
+            "mediapipe_median_ms": round(float(np.median(per_mp)), 2),
+            "median_speedup": round(float(np.median(per_mp) / np.median(per_pk)), 2),
+            "posekit_landmark_passes": passes // rounds, "posekit_found": found // rounds,
+            "mediapipe_found": found_mp // rounds}
 
 
 def bench_video(ref_mod, video: Path) -> dict:
