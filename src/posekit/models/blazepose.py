@@ -59,11 +59,14 @@ LANDMARK_INPUT = 256
 HEATMAP_KERNEL = 7  # pose_landmark_cpu: RefineLandmarksFromHeatmapCalculator kernel_size
 HEATMAP_MIN_CONFIDENCE = 0.5  # its min_confidence_to_refine (the option's default)
 HEATMAP_LOGITS = "output_heatmap"  # posekit's landmark graph: the heatmap before its sigmoid
-# posekit's additions to MediaPipe's single-image pipeline, tuned on LSP Extended 7,001-8,000 (PCK@0.2):
+# posekit's additions to MediaPipe's single-image pipeline, tuned on LSP Extended 7,001-8,000 (PCK@0.2) and
+# coco-mini-train's 80 photos (landmark passes):
 ALTERNATES = 2  # detections tried one by one, after the first ``max_poses``, before the weak ones
 ROI_CHECK = 0.1  # roi_change between a person's ROI and its landmarks' ROI above which the model runs again
 WEAK_SCORE = 0.1  # then detections scored from this up to the detector's threshold
-WEAK_TRIES = 3  # of them, best first
+WEAK_TRIES = 3  # of them, best first,
+WEAK_MIN_SIZE = 0.2  # whose ROI's side is at least this share of the image's longer side
+WEAK_CHECK = 0.15  # roi_check for a weak detection's pose (the same PCK; 7% fewer passes on coco-mini)
 _ANCHORS = ssd_anchors()
 
 
@@ -287,14 +290,19 @@ class BlazePose:
         tried: tuple[Roi, ...] = ()
         weak = self.detector.postprocess(raw, letterbox, WEAK_SCORE)
         floor = self.detector.min_score
-        # the detector's next detections, then its weak ones: each taken as the first was (roi_check)
-        nexts = rois[self.max_poses: self.max_poses + ALTERNATES]
-        nexts += tuple(r for r, s in zip(weak.rois, weak.scores, strict=True) if s < floor)[:WEAK_TRIES]
-        for roi in nexts:
+        # the detector's next detections, then its weak ones big enough to hold a pose (a smaller one gave a
+        # pose 4-8% of the time on LSP and coco-mini, against 36-50% for all): each taken as a detection,
+        # the weak ones checked against a looser roi_check
+        side = WEAK_MIN_SIZE * max(rgb.shape[:2])
+        weaker = [r for r, s in zip(weak.rois, weak.scores, strict=True) if s < floor and r.size >= side]
+        nexts = [(r, self.roi_check) for r in rois[self.max_poses: self.max_poses + ALTERNATES]]
+        nexts += [(r, WEAK_CHECK) for r in weaker[:WEAK_TRIES]]
+        for roi, limit in nexts:
             res = self.predict_rois(rgb, (roi,))
             tried += res.tried
             if len(res.poses):
-                checked = self._check_rois(rgb, res) if self.roi_check is not None else replace(res, tried=())
+                checked = (self._check_rois(rgb, res, limit) if self.roi_check is not None
+                           else replace(res, tried=()))
                 return replace(checked, tried=tried + checked.tried)
         # then loose ROIs, each followed by the ROI its pose gives: the whole image, and last the best
         # detection's centre only, upright and twice the side (its centre is the npm detector's steadiest
@@ -317,11 +325,14 @@ class BlazePose:
         aligned = self.predict_rois(rgb, res.next_rois)
         return replace(aligned if len(aligned.poses) else res, tried=res.tried + aligned.tried)
 
-    def _check_rois(self, rgb: NDArray[np.uint8], res: BlazePoseResult) -> BlazePoseResult:
-        """``res`` with the people whose next ROI moved more than ``roi_check`` from their ROI run again on
-        it (kept as they were where the second run finds nobody). ``tried``: the second run's ROIs."""
+    def _check_rois(self, rgb: NDArray[np.uint8], res: BlazePoseResult, limit: float | None = None
+                    ) -> BlazePoseResult:
+        """``res`` with the people whose next ROI moved more than ``limit`` (default ``roi_check``) from
+        their ROI run again on it (kept as they were where the second run finds nobody). ``tried``: the
+        second run's ROIs."""
+        limit = self.roi_check if limit is None else limit
         redo = [i for i, (a, b) in enumerate(zip(res.rois, res.next_rois, strict=True))
-                if roi_change(a, b) > self.roi_check]
+                if roi_change(a, b) > limit]
         if not redo:
             return replace(res, tried=())
         again = self.predict_rois(rgb, tuple(res.next_rois[i] for i in redo))
