@@ -81,12 +81,14 @@ def decode_detections(raw: NDArray[np.floating], anchors: NDArray[np.floating], 
     return Detections(scores[keep].astype(np.float32), boxes.astype(np.float32), kps.astype(np.float32))
 
 
-def iou(a: NDArray[np.floating], b: NDArray[np.floating]) -> NDArray[np.floating]:
-    """(m, n) intersection over union of boxes a (m, 4) and b (n, 4), both x1, y1, x2, y2."""
-    lo = np.maximum(a[:, None, :2], b[None, :, :2])
-    hi = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.prod(np.clip(hi - lo, 0, None), axis=2)
-    union = np.prod(a[:, 2:] - a[:, :2], axis=1)[:, None] + np.prod(b[:, 2:] - b[:, :2], axis=1) - inter
+def iou(box: NDArray[np.floating], boxes: NDArray[np.floating]) -> NDArray[np.float64]:
+    """Intersection over union of one box (4,) with boxes (n, 4), both x1, y1, x2, y2."""
+    lo = np.maximum(box[:2], boxes[:, :2])
+    hi = np.minimum(box[2:], boxes[:, 2:])
+    inter = np.prod(np.clip(hi - lo, 0, None), axis=1)
+    area = np.prod(box[2:] - box[:2])
+    areas = np.prod(boxes[:, 2:] - boxes[:, :2], axis=1)
+    union = area + areas - inter
     return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
 
 
@@ -95,27 +97,22 @@ def weighted_nms(dets: Detections, iou_threshold: float = 0.3,
     """MediaPipe's weighted NMS: the best remaining detection absorbs every one overlapping it by more than
     ``iou_threshold``; its box and keypoints become their score-weighted mean, its score stays its own."""
     order = np.argsort(-dets.scores, kind="stable")
-    # every pair's overlap at once, then the greedy grouping over plain lists (a handful of detections)
-    boxes = dets.boxes[order]
-    overlaps = (iou(boxes, boxes) > iou_threshold).tolist()
-    remaining = list(range(len(order)))
-    groups = []
-    while remaining and (max_detections is None or len(groups) < max_detections):
+    remaining = list(order)
+    scores, boxes, kps = [], [], []
+    while remaining and (max_detections is None or len(scores) < max_detections):
         top = remaining[0]
-        group = [top] + [r for r in remaining[1:] if overlaps[top][r]]
-        groups.append(order[group])
-        remaining = [r for r in remaining[1:] if not overlaps[top][r]]
-    if not groups:
+        overlap = iou(dets.boxes[top], dets.boxes[remaining]) > iou_threshold
+        overlap[0] = True
+        group = np.array(remaining)[overlap]
+        w = dets.scores[group].astype(np.float64)
+        boxes.append((dets.boxes[group] * w[:, None]).sum(0) / w.sum())
+        kps.append((dets.keypoints[group] * w[:, None, None]).sum(0) / w.sum())
+        scores.append(dets.scores[top])
+        remaining = [r for r, o in zip(remaining, overlap, strict=True) if not o]
+    if not scores:
         return Detections(np.zeros(0, np.float32), np.zeros((0, 4), np.float32),
                           np.zeros((0, 4, 2), np.float32))
-    out_boxes, kps = [], []
-    for group in groups:
-        w = dets.scores[group].astype(np.float64)
-        out_boxes.append((dets.boxes[group] * w[:, None]).sum(0) / w.sum())
-        kps.append((dets.keypoints[group] * w[:, None, None]).sum(0) / w.sum())
-    scores = dets.scores[[g[0] for g in groups]]
-    return Detections(np.array(scores, np.float32), np.array(out_boxes, np.float32),
-                      np.array(kps, np.float32))
+    return Detections(np.array(scores, np.float32), np.array(boxes, np.float32), np.array(kps, np.float32))
 
 
 @dataclass(frozen=True)

@@ -309,7 +309,6 @@ class BlazePose:
         # output)
         loose = [letterbox_roi(rgb.shape[1], rgb.shape[0])]
         loose += [replace(r, size=2 * r.size, angle=0.0) for r in (rois or weak.rois)[:1]]
-        res = self._empty((rgb.shape[1], rgb.shape[0]))
         for roi in loose:
             res = self._loose(rgb, (roi,))
             tried += res.tried
