@@ -153,12 +153,16 @@ def bench_photos(ref_mod, rounds: int) -> dict:
 
 def bench_video(ref_mod, video: Path) -> dict:
     import posekit
+    from posekit.decode.blazepose import Roi, roi_change
+    from posekit.models.blazepose import RoiSmoother
     from posekit.video.io import VideoReader
 
     with VideoReader(video) as reader:
-        frames = [f.rgb for f in reader]
+        frames, times = zip(*((f.rgb, f.time) for f in reader), strict=True)
     model = posekit.load_model("blazepose-full", threads=1, **OPTIONS)
-    pk_ms, mp_ms, pk_found, mp_found, detector_runs = [], [], [], [], 0
+    smoother = RoiSmoother()  # MediaPipe's filter of the alignment landmarks (what PoseTracker runs)
+    pk_ms, mp_ms, pk_found, mp_found, detector_runs, roi_gap = [], [], [], [], 0, []
+    height, width = frames[0].shape[:2]
     with tempfile.TemporaryDirectory() as tmp, ref_mod.MediaPipePose(static_image_mode=False) as pose:
         paths = []
         for i, rgb in enumerate(frames):
@@ -166,23 +170,28 @@ def bench_video(ref_mod, video: Path) -> dict:
             np.save(paths[-1], rgb)
         model.predict(frames[0])  # warm-up (MediaPipe's first frame is its own warm-up, as in any use)
         rois: tuple = ()
-        for rgb, path in zip(frames, paths, strict=True):
+        for rgb, stamp, path in zip(frames, times, paths, strict=True):
             t0 = time.perf_counter()
             res = model.track(rgb, rois)
+            rois = smoother.next_rois(res, stamp)
             pk_ms.append((time.perf_counter() - t0) * 1000)
-            detector_runs += not rois or len(res.tried) > len(rois)  # none carried, or lost and detected
-            rois = res.next_rois
+            detector_runs += res.detected
             pk_found.append(len(res.poses) > 0)
             r = pose.process(path)
             mp_ms.append(r["ms"])
             mp_found.append(r["landmarks"] is not None)
+            if rois and r["roi_from_landmarks"] is not None:  # the next crop, both followed the person
+                xc, yc, side, _, angle = r["roi_from_landmarks"]
+                theirs = Roi(xc * width + 0.5, yc * height + 0.5, side * width, angle)
+                roi_gap.append(roi_change(theirs, rois[0]))
     n150 = min(150, len(frames))
     return {"frames": len(frames), "posekit_ms": round(float(np.mean(pk_ms)), 2),
             "mediapipe_ms": round(float(np.mean(mp_ms)), 2),
             "speedup": round(float(np.mean(mp_ms) / np.mean(pk_ms)), 2),
             "posekit_frames_with_pose": int(sum(pk_found)), "mediapipe_frames_with_pose": int(sum(mp_found)),
             "posekit_first150": int(sum(pk_found[:n150])), "mediapipe_first150": int(sum(mp_found[:n150])),
-            "posekit_detector_runs": detector_runs}
+            "posekit_detector_runs": detector_runs,
+            "next_roi_vs_mediapipe_median": round(float(np.median(roi_gap)), 4) if roi_gap else None}
 
 
 def main() -> int:

@@ -72,6 +72,22 @@ def test_video_has_a_pose_on_every_frame_with_one_detection(model, shared_data):
     assert tracker.stats.detector_runs == 2 - found[0] and tracker.stats.crops == 39 + first
 
 
+def test_tracker_keeps_one_identity_through_the_whole_video(model, shared_data):
+    """video.avi, all 205 frames: a second person passes close by the one followed. With the ROI made from
+    filtered alignment landmarks (``RoiSmoother``, as MediaPipe does) the person is followed under one
+    identity; with the unfiltered ROI the crop lost them twice (frames 141 and 161) and the detector's pick
+    split the track in two."""
+    from posekit.video.io import VideoReader
+
+    tracker = PoseTracker(model)
+    with VideoReader(shared_data / "media" / "video.avi") as reader:
+        out = [tracker.update_frame(f) for f in reader]
+    assert len(out) == 205
+    assert sum(len(p) for p in out) >= 204  # frame 0 may go to the detector's first, short ROI
+    assert {int(i) for p in out for i in p.track_ids} == {1}
+    assert tracker.stats.detector_runs <= 3
+
+
 def _lsp_errors(sample, poses):
     """Each labelled joint's distance from the annotation over the torso (right shoulder - left hip)."""
     from posekit.skeletons import LSP14, convert_keypoints

@@ -17,12 +17,14 @@ tests/test_blazepose_mediapipe.py):
 3. Video (``track``): the next frame's ROI comes from this frame's two alignment landmarks (hip centre,
    full-body circle point) as MediaPipe's PoseLandmarksToRoi does; the detector runs only when no ROI is
    carried (the first frame, or the pose flag fell below ``min_score``; with ``fallback``, posekit also
-   detects at once on the frame where the carried ROI lost the person).
+   detects at once on the frame where the carried ROI lost the person). ``RoiSmoother`` first filters
+   the alignment landmarks over time as MediaPipe's pose_landmark_filtering does (One Euro, min_cutoff
+   0.01, beta 10), so a still person's ROI stays still; ``PoseTracker`` uses it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -47,7 +49,7 @@ from posekit.models.runner import Runner
 from posekit.models.spec import ModelSpec
 from posekit.skeletons import BLAZEPOSE33
 from posekit.types import Poses
-from posekit.video.smoothing import OneEuroParams
+from posekit.video.smoothing import OneEuroFilter, OneEuroParams
 
 _SRC = "https://github.com/google/mediapipe/blob/master/docs/solutions/pose.md"
 SPECS = tuple(
@@ -156,7 +158,9 @@ class BlazePoseResult:
     rois: each person's crop. next_rois: each person's ROI for the next video frame (from the alignment
     landmarks). masks: (N, H, W) float32 person probability in image pixels, only with
     ``segmentation=True``. tried: every ROI the landmark model ran on (people whose pose flag fell short
-    included). detected: whether ``track`` ran the detector on this frame."""
+    included). detected: whether ``track`` ran the detector on this frame. aux: (N, 2, 2) each person's
+    alignment landmarks (hip centre, full-body circle point) in image pixels, unfiltered (``next_rois``
+    come from them; ``RoiSmoother`` filters them over a video)."""
 
     poses: Poses
     presence: NDArray[np.float32]
@@ -166,6 +170,7 @@ class BlazePoseResult:
     next_rois: tuple[Roi, ...] = ()
     tried: tuple[Roi, ...] = ()
     detected: bool = False
+    aux: NDArray[np.float32] = field(default_factory=lambda: np.zeros((0, 2, 2), np.float32))
 
 
 class BlazePose:
@@ -254,7 +259,7 @@ class BlazePose:
         kept = tuple(r for r, k in zip(rois, keep, strict=True) if k)
         nxt = tuple(alignment_roi(a[0], a[1]) for a, k in zip(aux, keep, strict=True) if k)
         return BlazePoseResult(poses, sigmoid(ld[..., 4])[keep].astype(np.float32), world[keep], kept, masks,
-                               nxt, tuple(rois))
+                               nxt, tuple(rois), aux=aux[keep])
 
     def _empty(self, image_size: tuple[int, int]) -> BlazePoseResult:
         """Nobody, in an image of ``image_size`` (W, H)."""
@@ -376,7 +381,47 @@ def _people(picks: list[tuple[BlazePoseResult, int]]) -> BlazePoseResult:
     poses = Poses.concat([r.poses.select(np.array([i])) for r, i in picks])
     masks = rows("masks") if first.masks is not None else None
     return BlazePoseResult(poses, rows("presence"), rows("world"), tuple(r.rois[i] for r, i in picks), masks,
-                           tuple(r.next_rois[i] for r, i in picks))
+                           tuple(r.next_rois[i] for r, i in picks), aux=rows("aux"))
+
+
+# MediaPipe 0.10.14's pose_landmark_filtering, auxiliary landmarks: One Euro, min_cutoff 0.01, beta 10,
+# derivate_cutoff 1 (read from the graph compiled into its framework bindings; the GitHub main branch's
+# file says beta 1.0), speed in object scales per second.
+AUX_SMOOTHING = OneEuroParams(min_cutoff=0.01, beta=10.0, d_cutoff=1.0)
+
+
+class RoiSmoother:
+    """The next frames' ROIs from filtered alignment landmarks, as MediaPipe's pose graph makes them on video.
+
+    MediaPipe runs its auxiliary landmarks (hip centre, full-body circle point) through a One Euro filter
+    (``AUX_SMOOTHING``: at rest about 0.2% of the way to a new value per frame at 30 fps, faster with speed)
+    before PoseLandmarksToRoi, so the crop of a still person stays still instead of following the landmarks'
+    jitter; speed is measured in object scales (the alignment ROI's side before its 1.25 margin, from the
+    unfiltered points). The filter starts afresh when its person is lost (an empty landmark packet resets
+    MediaPipe's).
+
+    ``next_rois(result, time)``: ``result`` from ``BlazePose.track``, ``time`` the frame's timestamp in
+    seconds. Each person keeps the filter of the ROI it was found on (a person found by the detector gets a
+    new one), so people followed side by side do not share one."""
+
+    def __init__(self, params: OneEuroParams = AUX_SMOOTHING) -> None:
+        self.params = params
+        self.filters: dict[Roi, OneEuroFilter] = {}
+
+    def reset(self) -> None:
+        self.filters = {}
+
+    def next_rois(self, result: BlazePoseResult, time: float) -> tuple[Roi, ...]:
+        filters, out = {}, []
+        for roi, aux in zip(result.rois, result.aux, strict=True):
+            filt = self.filters.get(roi) or OneEuroFilter(self.params)
+            scale = 2.0 * float(np.hypot(*(aux[1] - aux[0])))
+            a = filt.filter(aux, time, 1.0 / scale) if scale > 0 else np.asarray(aux, np.float64)
+            nxt = alignment_roi(a[0], a[1])
+            filters[nxt] = filt
+            out.append(nxt)
+        self.filters = filters
+        return tuple(out)
 
 
 def _image_to_crop(roi: Roi) -> NDArray[np.float64]:

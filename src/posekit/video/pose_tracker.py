@@ -9,8 +9,9 @@
   crowd: ``LOST_FRACTION``); followed people that no detector box
   covers keep their crop, and crops that land on the same person are merged (pose OKS above 0.5).
 - Models that track like MediaPipe (BlazePose's ``track``) follow their person with their own rotated ROI,
-  the next one from this frame's landmarks, and run their detector only when the person is lost (pose
-  score under the model's min_score); their ``smoothing`` (MediaPipe's landmark filter) is the default.
+  the next one from this frame's alignment landmarks filtered over time (``RoiSmoother``, MediaPipe's
+  auxiliary-landmark filter), and run their detector only when the person is lost (pose score under the
+  model's min_score); their ``smoothing`` (MediaPipe's landmark filter) is the default.
 - ``Tracker`` gives identities, the One Euro filter smooths keypoints per identity.
 """
 
@@ -24,6 +25,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from posekit.errors import PosekitError
+from posekit.models.blazepose import RoiSmoother
 from posekit.models.topdown import TopDown, poses_in_boxes
 from posekit.types import Poses
 from posekit.video.matching import assign, box_iou, keypoint_boxes, keypoint_similarity
@@ -150,6 +152,7 @@ class PoseTracker:
         self.detected = 0  # people followed after that run
         self.stats = TrackerStats()
         self.model_rois: tuple = ()  # the ROIs a model that tracks itself follows next (``model.track``)
+        self.roi_smoother = RoiSmoother()  # and the filter they come from
 
     @property
     def independent(self) -> bool:
@@ -194,7 +197,7 @@ class PoseTracker:
         if self.independent:
             return self.associate(self.detect(rgb), time)
         self.stats.frames += 1
-        found = self._follow(rgb)
+        found = self._follow(rgb, time)
         sources, found = found.track_ids, found.with_track_ids(None)
         out = self.tracker.update(found, time, confident=found.pose_scores >= self.min_score, sources=sources)
         self._next_rois(time)
@@ -256,20 +259,22 @@ class PoseTracker:
         self.stats.crops += len(rois)
         return poses_in_boxes(self._single, rgb, rois, self.roi_margin, ids)
 
-    def _follow_own_rois(self, rgb: NDArray[np.uint8]) -> Poses:
-        """``model.track``: its ROIs from the last frame's landmarks, its detector when it has none. Only
-        people scoring the model's own min_score carry their ROI over (MediaPipe's tracking confidence)."""
+    def _follow_own_rois(self, rgb: NDArray[np.uint8], time: float) -> Poses:
+        """``model.track``: its ROIs from the last frame's landmarks (filtered as MediaPipe does), its
+        detector when it has none. Only people scoring the model's own min_score carry their ROI over
+        (MediaPipe's tracking confidence)."""
         res = self.model.track(rgb, self.model_rois)
         self.stats.detector_runs += res.detected
         self.stats.crops += len(res.tried)
         keep = res.poses.pose_scores >= self.min_score
-        self.model_rois = tuple(r for r, k in zip(res.next_rois, keep, strict=True) if k)
+        nxt = self.roi_smoother.next_rois(res, time)
+        self.model_rois = tuple(r for r, k in zip(nxt, keep, strict=True) if k)
         return res.poses.select(self._good(res.poses))
 
-    def _follow(self, rgb: NDArray[np.uint8]) -> Poses:
+    def _follow(self, rgb: NDArray[np.uint8], time: float) -> Poses:
         """This frame's people: crops around the people followed, the detector when due."""
         if callable(getattr(self.model, "track", None)):
-            return self._follow_own_rois(rgb)
+            return self._follow_own_rois(rgb, time)
         self.due = self.lost or len(self.rois) == 0 or (self.stats.frames - 1) % self.detect_every == 0
         if self.due:
             found = self._detect(rgb, self.rois, self.extents, self.roi_ids)
