@@ -81,6 +81,7 @@ def cmd_recall(args: argparse.Namespace) -> None:
     ms per image interleaved (each image runs every detector in turn)."""
     from posekit.images import read_image
     from posekit.models import detectors as D
+    from posekit.video.matching import box_iou
 
     images = [(read_image(s.image_path).rgb, gt_boxes(s)) for s in coco_samples()]
     dets = {name: D.load_detector(name, threads=args.threads) for name in D.DETECTORS}
@@ -103,7 +104,7 @@ def cmd_recall(args: argparse.Namespace) -> None:
                     times[name] += time.perf_counter() - t0
                 boxes[(name, thr)] += len(found)
                 if len(gt) and len(found):
-                    hits[(name, thr)] += int((D.iou_matrix(gt, found.boxes).max(axis=1) >= 0.5).sum())
+                    hits[(name, thr)] += int((box_iou(gt, found.boxes).max(axis=1) >= 0.5).sum())
     print(f"| detector | score >= | recall@IoU0.5 ({total} people) | boxes / image | ms / image |")
     print("|---|---|---|---|---|")
     for name, thr in rows:

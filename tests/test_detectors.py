@@ -8,13 +8,14 @@ import pytest
 from posekit.errors import PosekitError
 from posekit.models import detectors as D
 from posekit.preprocess import Letterbox
+from posekit.video.matching import box_iou
 
 IDENTITY_416 = Letterbox(1.0, 0.0, 0.0, 416, 416)
 
 
 def test_iou_and_nms_by_hand():
     boxes = np.array([[0, 0, 10, 10], [5, 0, 15, 10], [1, 1, 11, 11], [50, 50, 60, 60]], np.float32)
-    iou = D.iou_matrix(boxes[:1], boxes)
+    iou = box_iou(boxes[:1], boxes)
     np.testing.assert_allclose(iou[0], [1.0, 50 / 150, 81 / 119, 0.0])
     # box 2 overlaps box 0 at 0.68 > 0.5: suppressed; box 1 at 0.33 survives.
     assert D.nms(boxes, np.array([0.9, 0.8, 0.7, 0.6]), iou=0.5).tolist() == [0, 1, 3]
@@ -132,6 +133,6 @@ def test_nanodet_recall_on_coco8_pose(model_package, shared_data):
         gt = np.array([p.box for p in sample.persons if p.box is not None], np.float32).reshape(-1, 4)
         boxes = det.detect(read_image(sample.image_path).rgb).boxes
         if len(gt) and len(boxes):
-            found += int((D.iou_matrix(gt, boxes).max(axis=1) >= 0.5).sum())
+            found += int((box_iou(gt, boxes).max(axis=1) >= 0.5).sum())
         total += len(gt)
     assert total == 21 and found >= 17, (found, total)

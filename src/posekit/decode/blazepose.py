@@ -23,6 +23,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from posekit.decode import sigmoid
+from posekit.video.matching import box_iou
 
 # mediapipe/modules/pose_detection/pose_detection_cpu.pbtxt
 POSE_DETECTION_STRIDES = (8, 16, 32, 32, 32)
@@ -81,17 +82,6 @@ def decode_detections(raw: NDArray[np.floating], anchors: NDArray[np.floating], 
     return Detections(scores[keep].astype(np.float32), boxes.astype(np.float32), kps.astype(np.float32))
 
 
-def iou(box: NDArray[np.floating], boxes: NDArray[np.floating]) -> NDArray[np.float64]:
-    """Intersection over union of one box (4,) with boxes (n, 4), both x1, y1, x2, y2."""
-    lo = np.maximum(box[:2], boxes[:, :2])
-    hi = np.minimum(box[2:], boxes[:, 2:])
-    inter = np.prod(np.clip(hi - lo, 0, None), axis=1)
-    area = np.prod(box[2:] - box[:2])
-    areas = np.prod(boxes[:, 2:] - boxes[:, :2], axis=1)
-    union = area + areas - inter
-    return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
-
-
 def weighted_nms(dets: Detections, iou_threshold: float = 0.3,
                  max_detections: int | None = None) -> Detections:
     """MediaPipe's weighted NMS: the best remaining detection absorbs every one overlapping it by more than
@@ -101,7 +91,7 @@ def weighted_nms(dets: Detections, iou_threshold: float = 0.3,
     scores, boxes, kps = [], [], []
     while remaining and (max_detections is None or len(scores) < max_detections):
         top = remaining[0]
-        overlap = iou(dets.boxes[top], dets.boxes[remaining]) > iou_threshold
+        overlap = box_iou(dets.boxes[top], dets.boxes[remaining])[0] > iou_threshold
         overlap[0] = True
         group = np.array(remaining)[overlap]
         w = dets.scores[group].astype(np.float64)

@@ -33,6 +33,7 @@ from numpy.typing import NDArray
 
 from posekit.errors import PosekitError
 from posekit.preprocess import Letterbox, letterbox
+from posekit.video.matching import box_iou
 
 MAX_BOXES = 20  # most people one image yields (the cap); COCO keypoint images rarely have more
 MIN_SIZE = 8.0  # px: a box whose shorter side is smaller holds no usable pose
@@ -54,21 +55,10 @@ class Detections:
         return len(self.boxes)
 
 
-def iou_matrix(a: NDArray[np.floating], b: NDArray[np.floating]) -> NDArray[np.float64]:
-    """(n, m) intersection over union of boxes x1, y1, x2, y2."""
-    a, b = np.asarray(a, np.float64).reshape(-1, 4), np.asarray(b, np.float64).reshape(-1, 4)
-    lo = np.maximum(a[:, None, :2], b[None, :, :2])
-    hi = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.prod(np.clip(hi - lo, 0, None), axis=2)
-    area = lambda x: np.prod(np.clip(x[:, 2:] - x[:, :2], 0, None), axis=1)  # noqa: E731
-    union = area(a)[:, None] + area(b)[None, :] - inter
-    return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
-
-
 def nms(boxes: NDArray[np.floating], scores: NDArray[np.floating], iou: float) -> NDArray[np.intp]:
     """Indices kept by greedy non-maximum suppression, best score first (ties: lower index first)."""
     order = np.argsort(-np.asarray(scores), kind="stable")
-    overlap = iou_matrix(boxes, boxes)
+    overlap = box_iou(boxes, boxes)
     keep: list[int] = []
     suppressed = np.zeros(len(order), bool)
     for i in order:
