@@ -30,7 +30,6 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from posekit.convert.optimize import fast_graph
 from posekit.decode import sigmoid
 from posekit.decode.blazepose import (
     DETECTOR_INPUT,
@@ -439,6 +438,7 @@ def landmark_graph(graph: str, segmentation: bool = False) -> Path:
     kernel: heatmap within about 1e-6; the segmentation decoder magnifies that to 2e-4, so it keeps its
     own)."""
     from posekit.convert import cached_onnx
+    from posekit.convert.optimize import fast_graph
 
     return fast_graph(cached_onnx(graph), () if segmentation else ("activation_segmentation",),
                       logits=(("activation_heatmap", HEATMAP_LOGITS),), uint8_image=(1 / 255, 0.0),
@@ -449,5 +449,6 @@ def detector_graph() -> Path:
     """The cached ONNX detector as posekit runs it (``fast_graph``): the letterboxed uint8 image in, scaled
     to -1..1 in the graph."""
     from posekit.convert import cached_onnx
+    from posekit.convert.optimize import fast_graph
 
     return fast_graph(cached_onnx("blazepose-detector"), uint8_image=(1 / 127.5, -1.0), resize_scales=True)
