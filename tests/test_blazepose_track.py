@@ -43,6 +43,27 @@ def test_track_follows_with_rois_from_landmarks(model, astronaut):
     assert res.poses.xy[0, nose, 0] - first.poses.xy[0, nose, 0] == pytest.approx(30, abs=4)
 
 
+def test_filtered_roi_holds_on_a_still_picture_where_the_raw_one_runs_away(model, astronaut):
+    """The astronaut, cut off at the waist, eight times: each frame's landmarks put the hidden legs a little
+    lower, so the unfiltered ROI grows and sinks frame after frame (its side +29% by frame 8, the pose flag
+    falling); the ROI from filtered alignment landmarks (MediaPipe's) stays within 1% of the first."""
+    from posekit.decode.blazepose import roi_change
+    from posekit.models.blazepose import RoiSmoother
+
+    def follow(smoother):
+        rois, out = (), []
+        for i in range(8):
+            res = model.track(astronaut, rois)
+            rois = smoother.next_rois(res, i / 30) if smoother else res.next_rois
+            out.append(rois[0])
+        return out
+
+    raw, smoothed = follow(None), follow(RoiSmoother())
+    assert raw[0] == smoothed[0]  # frame 1: the detector's person, the filter's first value
+    assert roi_change(raw[0], raw[-1]) > 0.2 and raw[-1].size > 1.2 * raw[0].size
+    assert max(roi_change(smoothed[0], r) for r in smoothed) < 0.01
+
+
 def test_tracker_runs_the_detector_only_when_the_person_is_lost(model, astronaut):
     tracker = PoseTracker(model)
     assert tracker.tracker.smoothing == model.smoothing  # MediaPipe's filter by default for this family

@@ -462,6 +462,29 @@ def test_stream_topdown_follows_the_person_with_boxes(server, photo):
     assert "with mode=topdown only" in asyncio.run(refused())["error"]
 
 
+def test_stream_blazepose_follows_the_person_with_its_own_roi(server, photo):
+    """model=blazepose-full on the stream (PoseTracker through BlazePose's own ``track``): frame 1 is the
+    detector's (equal to /v1/poses), then the ROI from the last frame's filtered alignment landmarks: a
+    pose on every frame, one identity."""
+    base, _ = server
+    jpg = photo["jpg"].read_bytes()
+    first_http = httpx.post(f"{base}/v1/poses", params={"model": "blazepose-full"}, content=jpg,
+                            headers={"Content-Type": "image/jpeg"}, timeout=60).json()
+
+    async def run() -> list[dict]:
+        async with connect(ws_url(base, model="blazepose-full")) as ws:
+            answers = []
+            for _ in range(5):
+                await ws.send(jpg)
+                answers.append(json.loads(await asyncio.wait_for(ws.recv(), 60)))
+        return answers
+
+    answers = asyncio.run(run())
+    assert [len(a["poses"]) for a in answers] == [1] * 5, answers
+    assert len({a["poses"][0]["track_id"] for a in answers}) == 1
+    np.testing.assert_allclose(posenet_xy(answers[0]["poses"]), posenet_xy(first_http["poses"]), atol=1e-3)
+
+
 def test_stream_burst_keeps_only_the_latest_frame(server, photo):
     base, _ = server
     jpg = photo["jpg"].read_bytes()
