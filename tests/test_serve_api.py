@@ -433,27 +433,33 @@ def test_stream_tracks_the_same_person(server, photo, reference):
         assert a["timing"]["total_ms"] >= a["timing"]["inference_ms"] > 0
 
 
-def test_stream_topdown_follows_the_person_with_boxes(server, photo):
-    """mode=topdown on the stream: the detector's person on frame 1, then a crop that follows them: one
-    identity, a box on every answer, the first frame equal to /v1/poses?mode=topdown."""
-    base, _ = server
-    jpg = photo["jpg"].read_bytes()
-    first_http = httpx.post(f"{base}/v1/poses", params={"mode": "topdown"}, content=jpg,
+def followed_stream(base: str, jpg: bytes, frames: int, **query) -> list[dict]:
+    """The same JPEG ``frames`` times on a stream with ``query``: a pose on every answer, one identity, the
+    first answer equal to /v1/poses with the same query (the whole-image pipeline). The answers."""
+    first_http = httpx.post(f"{base}/v1/poses", params=query, content=jpg,
                             headers={"Content-Type": "image/jpeg"}, timeout=60).json()
 
     async def run() -> list[dict]:
-        async with connect(ws_url(base, mode="topdown")) as ws:
+        async with connect(ws_url(base, **query)) as ws:
             answers = []
-            for _ in range(4):
+            for _ in range(frames):
                 await ws.send(jpg)
                 answers.append(json.loads(await asyncio.wait_for(ws.recv(), 60)))
         return answers
 
     answers = asyncio.run(run())
-    assert [len(a["poses"]) for a in answers] == [1] * 4, answers
+    assert [len(a["poses"]) for a in answers] == [1] * frames, answers
     assert len({a["poses"][0]["track_id"] for a in answers}) == 1
-    assert all("box" in a["poses"][0] for a in answers)
     np.testing.assert_allclose(posenet_xy(answers[0]["poses"]), posenet_xy(first_http["poses"]), atol=1e-3)
+    return answers
+
+
+def test_stream_topdown_follows_the_person_with_boxes(server, photo):
+    """mode=topdown on the stream: the detector's person on frame 1, then a crop that follows them: one
+    identity, a box on every answer, the first frame equal to /v1/poses?mode=topdown."""
+    base, _ = server
+    answers = followed_stream(base, photo["jpg"].read_bytes(), 4, mode="topdown")
+    assert all("box" in a["poses"][0] for a in answers)
 
     async def refused() -> dict:
         async with connect(ws_url(base, detector="nanodet")) as ws:
@@ -467,22 +473,8 @@ def test_stream_blazepose_follows_the_person_with_its_own_roi(server, photo):
     detector's (equal to /v1/poses), then the ROI from the last frame's filtered alignment landmarks: a
     pose on every frame, one identity."""
     base, _ = server
-    jpg = photo["jpg"].read_bytes()
-    first_http = httpx.post(f"{base}/v1/poses", params={"model": "blazepose-full"}, content=jpg,
-                            headers={"Content-Type": "image/jpeg"}, timeout=60).json()
-
-    async def run() -> list[dict]:
-        async with connect(ws_url(base, model="blazepose-full")) as ws:
-            answers = []
-            for _ in range(5):
-                await ws.send(jpg)
-                answers.append(json.loads(await asyncio.wait_for(ws.recv(), 60)))
-        return answers
-
-    answers = asyncio.run(run())
-    assert [len(a["poses"]) for a in answers] == [1] * 5, answers
-    assert len({a["poses"][0]["track_id"] for a in answers}) == 1
-    np.testing.assert_allclose(posenet_xy(answers[0]["poses"]), posenet_xy(first_http["poses"]), atol=1e-3)
+    answers = followed_stream(base, photo["jpg"].read_bytes(), 5, model="blazepose-full")
+    assert {len(a["poses"][0]["keypoints"]) for a in answers} == {33}
 
 
 def test_stream_burst_keeps_only_the_latest_frame(server, photo):
