@@ -15,7 +15,9 @@ which inherits the affinity) then share one core and take turns, image by image,
   ../shared/data/media/*.jpg, ``--photo-rounds`` times: the mean, and the median over photos of each
   photo's median; posekit's landmark passes and the photos each found a person on.
 - video: ms per frame and frames with a pose on ``--video``: posekit's ``BlazePose.track`` loop (the next ROI
-  from this frame's landmarks, the detector only when lost) vs Pose(static_image_mode=False).
+  from this frame's filtered alignment landmarks, ``RoiSmoother``, the detector only when lost) vs
+  Pose(static_image_mode=False), and how far posekit's next ROI is from MediaPipe's (median ``roi_change``);
+  the other ``--models`` after it, posekit only.
 
 Prints a table per part and one JSON line (``--json`` for only that).
 """
@@ -151,7 +153,15 @@ def bench_photos(ref_mod, rounds: int) -> dict:
             "mediapipe_found": found_mp // rounds}
 
 
-def bench_video(ref_mod, video: Path) -> dict:
+def _track(model, rgb, rois: tuple, stamp: float, smoother) -> tuple:
+    """One frame of posekit's video loop: (result, next ROIs, ms)."""
+    t0 = time.perf_counter()
+    res = model.track(rgb, rois)
+    rois = smoother.next_rois(res, stamp)
+    return res, rois, (time.perf_counter() - t0) * 1000
+
+
+def bench_video(ref_mod, video: Path, models: list[str]) -> dict:
     import posekit
     from posekit.decode.blazepose import Roi, roi_change
     from posekit.models.blazepose import RoiSmoother
@@ -171,10 +181,8 @@ def bench_video(ref_mod, video: Path) -> dict:
         model.predict(frames[0])  # warm-up (MediaPipe's first frame is its own warm-up, as in any use)
         rois: tuple = ()
         for rgb, stamp, path in zip(frames, times, paths, strict=True):
-            t0 = time.perf_counter()
-            res = model.track(rgb, rois)
-            rois = smoother.next_rois(res, stamp)
-            pk_ms.append((time.perf_counter() - t0) * 1000)
+            res, rois, ms = _track(model, rgb, rois, stamp, smoother)
+            pk_ms.append(ms)
             detector_runs += res.detected
             pk_found.append(len(res.poses) > 0)
             r = pose.process(path)
@@ -184,8 +192,18 @@ def bench_video(ref_mod, video: Path) -> dict:
                 xc, yc, side, _, angle = r["roi_from_landmarks"]
                 theirs = Roi(xc * width + 0.5, yc * height + 0.5, side * width, angle)
                 roi_gap.append(roi_change(theirs, rois[0]))
+    others = {}
+    for name in (m for m in models if m != "blazepose-full"):
+        other = posekit.load_model(name, threads=1, **OPTIONS)
+        other.predict(frames[0])
+        smoother, rois, ms, found = RoiSmoother(), (), [], 0
+        for rgb, stamp in zip(frames, times, strict=True):
+            res, rois, took = _track(other, rgb, rois, stamp, smoother)
+            ms.append(took)
+            found += len(res.poses) > 0
+        others[name] = {"ms": round(float(np.mean(ms)), 2), "frames_with_pose": found}
     n150 = min(150, len(frames))
-    return {"frames": len(frames), "posekit_ms": round(float(np.mean(pk_ms)), 2),
+    return {**others, "frames": len(frames), "posekit_ms": round(float(np.mean(pk_ms)), 2),
             "mediapipe_ms": round(float(np.mean(mp_ms)), 2),
             "speedup": round(float(np.mean(mp_ms) / np.mean(pk_ms)), 2),
             "posekit_frames_with_pose": int(sum(pk_found)), "mediapipe_frames_with_pose": int(sum(mp_found)),
@@ -214,7 +232,7 @@ def main() -> int:
     if "photos" not in args.skip:
         result["photos"] = bench_photos(ref, args.photo_rounds)
     if "video" not in args.skip:
-        result["video"] = bench_video(ref, args.video)
+        result["video"] = bench_video(ref, args.video, args.models)
     if "lsp" not in args.skip:
         result["lsp"] = bench_lsp(ref, min(args.lsp, 1000), args.models)
     if not args.json:
