@@ -3,7 +3,8 @@
 ``keypoint_similarity`` is TF.js MoveNet's tracker OKS (tfjs-models ``KeypointTracker``): keypoints that
 both poses hold with at least ``threshold`` confidence count, each scores exp(-d^2 / (2 A (2 sigma)^2)) with
 A the area of the box around the track's confident keypoints, and the mean is the similarity (0 when fewer
-than ``min_keypoints`` count). ``box_iou`` serves schemas without COCO sigmas. ``assign`` is the optimal
+than ``min_keypoints`` count). ``box_iou`` serves schemas without COCO sigmas (and posekit's NMS: the
+detectors', BlazePose's weighted one). ``assign`` is the optimal
 assignment (scipy's Hungarian solver) with pairs below ``min_similarity`` left unmatched.
 """
 
