@@ -200,7 +200,8 @@ class PoseTracker:
         found = self._follow(rgb, time)
         sources, found = found.track_ids, found.with_track_ids(None)
         out = self.tracker.update(found, time, confident=found.pose_scores >= self.min_score, sources=sources)
-        self._next_rois(time)
+        if not self.tracks_itself:  # (such a model's ROIs are its own: ``model_rois``)
+            self._next_rois(time)
         return out
 
     def _next_rois(self, time: float) -> None:
@@ -271,9 +272,14 @@ class PoseTracker:
         self.model_rois = tuple(r for r, k in zip(nxt, keep, strict=True) if k)
         return res.poses.select(self._good(res.poses))
 
+    @property
+    def tracks_itself(self) -> bool:
+        """Whether the model follows its people with its own ROIs (``model.track``, BlazePose)."""
+        return callable(getattr(self.model, "track", None))
+
     def _follow(self, rgb: NDArray[np.uint8], time: float) -> Poses:
         """This frame's people: crops around the people followed, the detector when due."""
-        if callable(getattr(self.model, "track", None)):
+        if self.tracks_itself:
             return self._follow_own_rois(rgb, time)
         self.due = self.lost or len(self.rois) == 0 or (self.stats.frames - 1) % self.detect_every == 0
         if self.due:
