@@ -89,9 +89,9 @@ def test_topdown_costs_one_crop_per_person_per_frame_and_keeps_ids(model_package
     seen = []  # the track whose crop (or covering detector box) found each person, frame by frame
     inner = tracker.tracker.update
 
-    def spy(poses, time, confident=None, sources=None):
+    def spy(poses, time, confident=None, sources=None, **rest):
         seen.append(None if sources is None else sources.tolist())
-        return inner(poses, time, confident, sources)
+        return inner(poses, time, confident, sources, **rest)
 
     tracker.tracker.update = spy
     out = [tracker.update(f, i / 30) for i, f in enumerate(panned(pair, 12, step=3))]

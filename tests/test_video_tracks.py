@@ -93,6 +93,25 @@ def test_smoothing_cuts_jitter_and_restarts_after_a_loss():
     np.testing.assert_array_equal(smooth.update(back, 2.2).xy, back.xy)
 
 
+def test_smoothing_measures_speed_in_the_given_scales():
+    """``scales``: each person's size for the filter's speed units (BlazePose passes MediaPipe's object
+    scale). Without them, the size of the box around the keypoints; a larger scale means a slower speed in
+    its units, a lower cutoff, more lag behind a moving person."""
+    from posekit.video.smoothing import person_size
+
+    params = OneEuroParams(min_cutoff=0.1, beta=10.0)
+    trackers = {k: Tracker(COCO17, smoothing=params) for k in ("default", "size", "10x")}
+    last = {}
+    for t in range(30):
+        pose = frame([(4 * t, 0)])
+        size = person_size(pose.xy[0], pose.scores[0], trackers["size"].params.keypoint_threshold)
+        for key, scale in (("default", None), ("size", [size]), ("10x", [10 * size])):
+            last[key] = trackers[key].update(pose, t / 30, scales=scale).xy[0, 0, 0]
+    target = SHAPE[0, 0] + 4 * 29
+    assert last["default"] == last["size"]
+    assert 0 < target - last["size"] < target - last["10x"]
+
+
 def test_bad_tracker_parameters_are_refused():
     with pytest.raises(PosekitError, match="max_tracks"):
         TrackerParams(max_tracks=0)

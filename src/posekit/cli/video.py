@@ -35,7 +35,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--threads", type=int, default=None,
                    help="threads (default: all cores): whole-image multi-person models run this many "
                         "frames at once, one onnxruntime thread each; others use as many onnxruntime threads")
-    s = p.add_argument_group("smoothing (One Euro filter; speed in person sizes per second)")
+    s = p.add_argument_group("smoothing (One Euro filter; speed in person sizes per second; default: the "
+                             "model's own, for BlazePose MediaPipe's)")
     s.add_argument("--min-cutoff", type=float, default=None, help="cutoff at rest, Hz (lower: smoother)")
     s.add_argument("--beta", type=float, default=None, help="cutoff increase with speed (higher: less lag)")
     s.add_argument("--d-cutoff", type=float, default=None, help="cutoff of the speed estimate, Hz")

@@ -193,10 +193,10 @@ class BlazePose:
     """
 
     # MediaPipe's landmark filter (pose_landmark_filtering: One Euro, min_cutoff 0.05, beta 80, derivate
-    # cutoff 1), the default smoothing of PoseTracker for this family. MediaPipe measures speed in object
-    # scales per second (the alignment ROI's side before its 1.25 margin); posekit in person sizes (the
-    # keypoint box), which are 1 / 1.8 of that (median on video.avi and the photos), hence beta 80 / 1.8.
-    smoothing = OneEuroParams(min_cutoff=0.05, beta=44.0, d_cutoff=1.0)
+    # cutoff 1), the default smoothing of PoseTracker for this family, in MediaPipe's units: speed in object
+    # scales per second (``smoothing_scales``: the alignment ROI's side before its 1.25 margin, from the
+    # unfiltered alignment landmarks), which PoseTracker passes with this default.
+    smoothing = OneEuroParams(min_cutoff=0.05, beta=80.0, d_cutoff=1.0)
 
     def __init__(self, spec: ModelSpec, runner: Runner, min_score: float = 0.5, max_poses: int = 1,
                  segmentation: bool = False, detector: BlazePoseDetector | None = None,
@@ -347,6 +347,11 @@ class BlazePose:
     def predict(self, rgb: NDArray[np.uint8]) -> Poses:
         return self.predict_detailed(rgb).poses
 
+    @staticmethod
+    def smoothing_scales(result: BlazePoseResult) -> NDArray[np.float64]:
+        """(N,) each person's object scale in pixels, MediaPipe's unit of speed for ``smoothing``."""
+        return object_scales(result.aux)
+
     def track(self, rgb: NDArray[np.uint8], rois: tuple[Roi, ...] = ()) -> BlazePoseResult:
         """One video frame as MediaPipe's pose_landmark_cpu graph runs it: the landmark model on ``rois``
         (the previous frame's ``next_rois``), or on the detector's ROIs when none are given. The result's
@@ -383,6 +388,14 @@ def _people(picks: list[tuple[BlazePoseResult, int]]) -> BlazePoseResult:
                            tuple(r.next_rois[i] for r, i in picks), aux=rows("aux"))
 
 
+def object_scales(aux: NDArray[np.floating]) -> NDArray[np.float64]:
+    """(N,) MediaPipe's object scale of each person from their alignment landmarks (N, 2, 2) in pixels: the
+    side of the alignment square before its 1.25 margin, 2 |full-body circle point - hip centre| (the
+    landmark filters' OBJECT_SCALE_ROI: width and height averaged, equal for a square)."""
+    aux = np.asarray(aux, np.float64).reshape(-1, 2, 2)
+    return 2.0 * np.linalg.norm(aux[:, 1] - aux[:, 0], axis=1)
+
+
 # MediaPipe 0.10.14's pose_landmark_filtering, auxiliary landmarks: One Euro, min_cutoff 0.01, beta 10,
 # derivate_cutoff 1 (read from the graph compiled into its framework bindings; the GitHub main branch's
 # file says beta 1.0), speed in object scales per second.
@@ -412,9 +425,8 @@ class RoiSmoother:
 
     def next_rois(self, result: BlazePoseResult, time: float) -> tuple[Roi, ...]:
         filters, out = {}, []
-        for roi, aux in zip(result.rois, result.aux, strict=True):
+        for roi, aux, scale in zip(result.rois, result.aux, object_scales(result.aux), strict=True):
             filt = self.filters.get(roi) or OneEuroFilter(self.params)
-            scale = 2.0 * float(np.hypot(*(aux[1] - aux[0])))
             a = filt.filter(aux, time, 1.0 / scale) if scale > 0 else np.asarray(aux, np.float64)
             nxt = alignment_roi(a[0], a[1])
             filters[nxt] = filt

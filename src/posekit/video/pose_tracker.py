@@ -136,6 +136,9 @@ class PoseTracker:
         self.track = track
         self.detect_every = detect_every
         self.roi_margin = roi_margin
+        # a model's own smoothing (BlazePose: MediaPipe's filter) may measure speed in its own object scales
+        # (``model.smoothing_scales``); parameters given here are in person sizes, as for every model
+        self.model_scales = smoothing is None and callable(getattr(model, "smoothing_scales", None))
         smoothing = smoothing or getattr(model, "smoothing", None) or OneEuroParams()
         self.tracker = Tracker(self.schema, tracking, smoothing if smooth else None)
         self.follow = track and (isinstance(model, TopDown) or not model.spec.multi_person)
@@ -197,9 +200,10 @@ class PoseTracker:
         if self.independent:
             return self.associate(self.detect(rgb), time)
         self.stats.frames += 1
-        found = self._follow(rgb, time)
+        found, scales = self._follow(rgb, time)
         sources, found = found.track_ids, found.with_track_ids(None)
-        out = self.tracker.update(found, time, confident=found.pose_scores >= self.min_score, sources=sources)
+        out = self.tracker.update(found, time, confident=found.pose_scores >= self.min_score, sources=sources,
+                                  scales=scales)
         if not self.tracks_itself:  # (such a model's ROIs are its own: ``model_rois``)
             self._next_rois(time)
         return out
@@ -260,25 +264,28 @@ class PoseTracker:
         self.stats.crops += len(rois)
         return poses_in_boxes(self._single, rgb, rois, self.roi_margin, ids)
 
-    def _follow_own_rois(self, rgb: NDArray[np.uint8], time: float) -> Poses:
+    def _follow_own_rois(self, rgb: NDArray[np.uint8], time: float) -> tuple[Poses, NDArray | None]:
         """``model.track``: its ROIs from the last frame's landmarks (filtered as MediaPipe does), its
         detector when it has none. Only people scoring the model's own min_score carry their ROI over
-        (MediaPipe's tracking confidence)."""
+        (MediaPipe's tracking confidence). The people, and their sizes for the smoothing
+        (``model_scales``)."""
         res = self.model.track(rgb, self.model_rois)
         self.stats.detector_runs += res.detected
         self.stats.crops += len(res.tried)
         keep = res.poses.pose_scores >= self.min_score
         nxt = self.roi_smoother.next_rois(res, time)
         self.model_rois = tuple(r for r, k in zip(nxt, keep, strict=True) if k)
-        return res.poses.select(self._good(res.poses))
+        good = self._good(res.poses)
+        return res.poses.select(good), self.model.smoothing_scales(res)[good] if self.model_scales else None
 
     @property
     def tracks_itself(self) -> bool:
         """Whether the model follows its people with its own ROIs (``model.track``, BlazePose)."""
         return callable(getattr(self.model, "track", None))
 
-    def _follow(self, rgb: NDArray[np.uint8], time: float) -> Poses:
-        """This frame's people: crops around the people followed, the detector when due."""
+    def _follow(self, rgb: NDArray[np.uint8], time: float) -> tuple[Poses, NDArray | None]:
+        """This frame's people (crops around the people followed, the detector when due) and, where the
+        model gives them, their sizes for the smoothing."""
         if self.tracks_itself:
             return self._follow_own_rois(rgb, time)
         self.due = self.lost or len(self.rois) == 0 or (self.stats.frames - 1) % self.detect_every == 0
@@ -294,5 +301,5 @@ class PoseTracker:
         found = merge_same_people(found, self.tracker.sigmas, self.tracker.params.keypoint_threshold)
         if not isinstance(self.model, TopDown) and len(found) > 1:  # a one-person model follows one person
             found = found.select(np.array([int(np.argmax(found.pose_scores))]))
-        return found
+        return found, None
 

@@ -143,7 +143,8 @@ class Tracker:
         return (oks + iou) / 2
 
     def update(self, poses: Poses, time: float, confident: NDArray[np.bool_] | None = None,
-               sources: NDArray[np.integer] | None = None) -> Poses:
+               sources: NDArray[np.integer] | None = None, scales: NDArray[np.floating] | None = None
+               ) -> Poses:
         """Identities for the people of the frame at ``time`` (seconds).
 
         ``confident`` (N,) marks the people sure enough to start a track (default: all). The others (lower
@@ -151,7 +152,8 @@ class Tracker:
         ``LOW_SCORE_SIMILARITY`` alike (ByteTrack's second association): a person the model sees faintly
         for a few frames keeps their identity instead of losing it and coming back under a new one.
         ``sources`` (N,): the track ID whose crop each person was found in (-1: none), where crops follow
-        people (top-down video); see ``_by_crop``.
+        people (top-down video); see ``_by_crop``. ``scales`` (N,): each person's size in pixels for the
+        smoothing's speed units (default: ``person_size`` of their keypoints).
         """
         p = self.params
         self.tracks = [t for t in self.tracks if time - t.last_seen <= p.max_age]
@@ -193,7 +195,9 @@ class Tracker:
             ids[np.isin(ids, list(dropped))] = -1
         keep = ids >= 0
         out = poses.select(keep).with_track_ids(ids[keep])
-        return self._smooth(out, time) if self.smoothing else out
+        if not self.smoothing:
+            return out
+        return self._smooth(out, time, None if scales is None else np.asarray(scales, np.float64)[keep])
 
     def _by_crop(self, poses: Poses, time: float, sources: NDArray[np.integer] | None,
                  confident: NDArray[np.bool_], pairs: list[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -243,11 +247,12 @@ class Tracker:
             sim[r] = 1.0 - gap / (REID_DISTANCE * size * (1.0 + time - track.last_seen))
         return [(lost[r], free[c]) for r, c in assign(sim, 1e-6)]
 
-    def _smooth(self, poses: Poses, time: float) -> Poses:
+    def _smooth(self, poses: Poses, time: float, scales: NDArray[np.float64] | None = None) -> Poses:
         by_id = {t.id: t for t in self.tracks}
         xy = poses.xy.copy()
         for i, tid in enumerate(poses.track_ids):
-            size = person_size(poses.xy[i], poses.scores[i], self.params.keypoint_threshold)
+            size = (person_size(poses.xy[i], poses.scores[i], self.params.keypoint_threshold)
+                    if scales is None or not scales[i] > 0 else scales[i])
             xy[i] = by_id[int(tid)].filter.filter(poses.xy[i], time, 1.0 / size)
         return Poses(xy, poses.scores, poses.pose_scores, poses.schema, poses.boxes, poses.track_ids)
 
