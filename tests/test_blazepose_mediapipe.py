@@ -230,8 +230,8 @@ def test_video_filters_give_mediapipes_next_roi_and_landmarks(model_package, sha
     each frame of video.avi with, posekit's landmarks through ``RoiSmoother`` give MediaPipe's next ROI within
     0.5% of its side (median frame), where the unfiltered landmarks are 2% off; and through PoseTracker's
     filter (``BlazePose.smoothing`` with ``smoothing_scales``) MediaPipe's landmarks within 0.25% of body size
-    (median frame, median landmark), where the raw ones are 0.8% off: the filters, their parameters and
-    their speed units are MediaPipe's."""
+    (median frame, median landmark), where the raw ones are 0.8% off, and its visibility (low-passed); the
+    filters, their parameters and their speed units are MediaPipe's."""
     import posekit
     from posekit.decode.blazepose import roi_change
     from posekit.models.blazepose import RoiSmoother
@@ -251,7 +251,8 @@ def test_video_filters_give_mediapipes_next_roi_and_landmarks(model_package, sha
         return Roi(xc * w + 0.5, yc * h + 0.5, rw * w, rot)
 
     smoother, filtered, raw, used, nxt = RoiSmoother(), [], [], None, ()
-    tracker, smoothed_err, raw_err = Tracker(model.schema, smoothing=model.smoothing), [], []
+    tracker = Tracker(model.schema, smoothing=model.smoothing, score_smoothing=model.score_smoothing)
+    smoothed_err, raw_err, smoothed_vis, raw_vis = [], [], [], []
     with ref_mod.MediaPipePose(static_image_mode=False) as pose:
         for i, rgb in enumerate(frames):
             np.save(tmp_path / "frame.npy", rgb)
@@ -274,8 +275,13 @@ def test_video_filters_give_mediapipes_next_roi_and_landmarks(model_package, sha
             theirs = _mp_pixels(ref["landmarks"], w, h)
             for xy, errs in ((out.xy[0], smoothed_err), (res.poses.xy[0], raw_err)):
                 errs.append(np.median(np.linalg.norm(xy - theirs, axis=1)) / _body_size(theirs))
+            visibility = np.array(ref["landmarks"])[:, 3]
+            smoothed_vis.append(np.abs(out.scores[0] - visibility).mean())
+            raw_vis.append(np.abs(res.poses.scores[0] - visibility).mean())
     assert len(filtered) == len(frames) > 200
     assert np.median(filtered) < 0.005 and max(filtered) < 0.03, (np.median(filtered), max(filtered))
     assert np.median(raw) > 0.01  # without the filter: posekit's ROI jitters where MediaPipe's holds
     # measured 0.21% (0.23% with person sizes for the speed and beta 80 / 1.8, the units used before)
     assert np.median(smoothed_err) < 0.0025 and np.median(raw_err) > 0.006
+    # visibility, low-passed as MediaPipe does: 0.0004 apart (mean over landmarks, median frame), raw 0.045
+    assert np.median(smoothed_vis) < 0.002 and max(smoothed_vis) < 0.01 and np.median(raw_vis) > 0.02

@@ -112,6 +112,22 @@ def test_smoothing_measures_speed_in_the_given_scales():
     assert 0 < target - last["size"] < target - last["10x"]
 
 
+def test_score_smoothing_low_passes_each_identitys_scores_and_restarts_after_a_loss():
+    tracker = Tracker(COCO17, smoothing=OneEuroParams(), score_smoothing=0.1)
+    expected = None
+    for t in range(10):
+        raw = np.full((1, 17), 0.9 if t % 2 else 0.3)
+        out = tracker.update(frame([(0, 0)], raw), t / 30)
+        expected = raw[0] if expected is None else 0.1 * raw[0] + 0.9 * expected
+        np.testing.assert_allclose(out.scores[0], expected, rtol=1e-6)
+    assert tracker.tracks[0].scores[0] == pytest.approx(0.9)  # matching keeps reading the raw scores
+    tracker.update(frame([]), 0.5)  # lost for a frame: the filter forgets
+    back = np.full((1, 17), 0.6)
+    np.testing.assert_allclose(tracker.update(frame([(0, 0)], back), 0.6).scores, back)
+    with pytest.raises(PosekitError, match="score smoothing"):
+        Tracker(COCO17, score_smoothing=1.5)
+
+
 def test_bad_tracker_parameters_are_refused():
     with pytest.raises(PosekitError, match="max_tracks"):
         TrackerParams(max_tracks=0)

@@ -197,6 +197,8 @@ class BlazePose:
     # scales per second (``smoothing_scales``: the alignment ROI's side before its 1.25 margin, from the
     # unfiltered alignment landmarks), which PoseTracker passes with this default.
     smoothing = OneEuroParams(min_cutoff=0.05, beta=80.0, d_cutoff=1.0)
+    # and its VisibilitySmoothingCalculator on the landmarks' visibility (low_pass_filter alpha 0.1)
+    score_smoothing = 0.1
 
     def __init__(self, spec: ModelSpec, runner: Runner, min_score: float = 0.5, max_poses: int = 1,
                  segmentation: bool = False, detector: BlazePoseDetector | None = None,

@@ -139,8 +139,10 @@ class PoseTracker:
         # a model's own smoothing (BlazePose: MediaPipe's filter) may measure speed in its own object scales
         # (``model.smoothing_scales``); parameters given here are in person sizes, as for every model
         self.model_scales = smoothing is None and callable(getattr(model, "smoothing_scales", None))
+        # and may low-pass the keypoint scores too (BlazePose: MediaPipe's visibility filter)
+        scores = getattr(model, "score_smoothing", None) if smoothing is None else None
         smoothing = smoothing or getattr(model, "smoothing", None) or OneEuroParams()
-        self.tracker = Tracker(self.schema, tracking, smoothing if smooth else None)
+        self.tracker = Tracker(self.schema, tracking, smoothing if smooth else None, scores)
         self.follow = track and (isinstance(model, TopDown) or not model.spec.multi_person)
         self.reset()
 

@@ -80,6 +80,7 @@ class Track:
     hits: int = 1
     matched: bool = True
     filter: OneEuroFilter | None = field(default=None, repr=False)
+    smooth_scores: NDArray[np.float64] | None = field(default=None, repr=False)  # low-passed, when asked
     velocity: NDArray[np.float64] = field(default_factory=lambda: np.zeros(2))  # px / s, whole body
 
     def predicted(self, time: float) -> NDArray[np.float32]:
@@ -101,11 +102,16 @@ class Tracker:
     """``update(poses, time) -> Poses`` with ``track_ids`` set (and keypoints smoothed when ``smoothing``
     is given). People that neither match a track nor qualify for a new one are left out of the result."""
 
-    def __init__(self, schema, params: TrackerParams | None = None, smoothing: OneEuroParams | None = None
-                 ) -> None:
+    def __init__(self, schema, params: TrackerParams | None = None, smoothing: OneEuroParams | None = None,
+                 score_smoothing: float | None = None) -> None:
+        """score_smoothing: with ``smoothing``, also low-pass each identity's keypoint scores, new = a * score
+        + (1 - a) * previous (MediaPipe's VisibilitySmoothingCalculator; BlazePose's a = 0.1)."""
+        if score_smoothing is not None and not 0 < score_smoothing <= 1:
+            raise PosekitError(f"score smoothing {score_smoothing}: give a weight in (0, 1]")
         self.schema = schema
         self.params = params or TrackerParams()
         self.smoothing = smoothing
+        self.score_smoothing = score_smoothing
         self.sigmas = schema_sigmas(schema)
         # OKS needs enough joints with sigmas to reach min_keypoints; other schemas match by box IoU.
         self.use_oks = int((~np.isnan(self.sigmas)).sum()) >= self.params.min_keypoints
@@ -172,6 +178,7 @@ class Tracker:
             track = self.tracks[ti]
             if not track.matched and track.filter is not None:
                 track.filter.reset()
+                track.smooth_scores = None
             track.follow(poses.xy[pi], poses.scores[pi], time, p.keypoint_threshold)
             track.xy, track.scores = poses.xy[pi], poses.scores[pi]
             track.last_seen, track.hits, track.matched = time, track.hits + 1, True
@@ -249,12 +256,18 @@ class Tracker:
 
     def _smooth(self, poses: Poses, time: float, scales: NDArray[np.float64] | None = None) -> Poses:
         by_id = {t.id: t for t in self.tracks}
-        xy = poses.xy.copy()
+        xy, scores = poses.xy.copy(), poses.scores.copy()
         for i, tid in enumerate(poses.track_ids):
+            track = by_id[int(tid)]
             size = (person_size(poses.xy[i], poses.scores[i], self.params.keypoint_threshold)
                     if scales is None or not scales[i] > 0 else scales[i])
-            xy[i] = by_id[int(tid)].filter.filter(poses.xy[i], time, 1.0 / size)
-        return Poses(xy, poses.scores, poses.pose_scores, poses.schema, poses.boxes, poses.track_ids)
+            xy[i] = track.filter.filter(poses.xy[i], time, 1.0 / size)
+            if self.score_smoothing is not None:
+                a, prev = self.score_smoothing, track.smooth_scores
+                raw = poses.scores[i].astype(np.float64)
+                track.smooth_scores = raw if prev is None else a * raw + (1 - a) * prev
+                scores[i] = track.smooth_scores
+        return Poses(xy, scores, poses.pose_scores, poses.schema, poses.boxes, poses.track_ids)
 
 
 def _centre(xy: NDArray[np.floating], scores: NDArray[np.floating], threshold: float) -> NDArray[np.float64]:
