@@ -154,6 +154,13 @@ def _mp_pixels(norm, width, height):
     return np.asarray(norm, np.float64)[..., :2] * [width, height] + 0.5
 
 
+def _mp_roi(rect, width, height):
+    """MediaPipe's normalised rect (x_center, y_center, width, height, rotation) -> posekit's Roi in
+    continuous pixels (its square's side is width * image width)."""
+    xc, yc, side, _, angle = rect
+    return Roi(xc * width + 0.5, yc * height + 0.5, side * width, angle)
+
+
 def _body_size(xy):
     return float(np.linalg.norm(xy.max(axis=0) - xy.min(axis=0)))
 
@@ -174,8 +181,7 @@ def test_landmark_stage_equals_mediapipe_on_mediapipes_roi(model_package, mediap
         fresh, first = first, ref["landmarks"] is None
         if ref["roi_from_detection"] is None:
             continue
-        xc, yc, rw, _, rot = ref["roi_from_detection"]
-        res = model.predict_rois(rgb, (Roi(xc * w + 0.5, yc * h + 0.5, rw * w, rot),))
+        res = model.predict_rois(rgb, (_mp_roi(ref["roi_from_detection"], w, h),))
         assert (len(res.poses) == 1) == (ref["landmarks"] is not None), path.name
         if ref["landmarks"] is None:
             continue
@@ -190,10 +196,9 @@ def test_landmark_stage_equals_mediapipe_on_mediapipes_roi(model_package, mediap
         # first, even in static mode (its auxiliary-landmark filter has no off switch), so only its first
         # pose after an image without one (the filter reset) is the unfiltered ROI.
         if fresh:
-            xc, yc, rw, _, rot = ref["roi_from_landmarks"]
-            nxt = res.next_rois[0]
-            roi_errs.append([np.hypot(nxt.cx - (xc * w + 0.5), nxt.cy - (yc * h + 0.5)) / (rw * w),
-                             abs(nxt.size / (rw * w) - 1), abs(nxt.angle - rot)])
+            theirs, nxt = _mp_roi(ref["roi_from_landmarks"], w, h), res.next_rois[0]
+            roi_errs.append([np.hypot(nxt.cx - theirs.cx, nxt.cy - theirs.cy) / theirs.size,
+                             abs(nxt.size / theirs.size - 1), abs(nxt.angle - theirs.angle)])
         checked += 1
     assert checked >= 15
     roi_errs = np.array(roi_errs)
@@ -245,11 +250,6 @@ def test_video_filters_give_mediapipes_next_roi_and_landmarks(model_package, sha
         frames = [f.rgb for f in reader]
     model = posekit.load_model("blazepose-full")
     h, w = frames[0].shape[:2]
-
-    def roi(rect):
-        xc, yc, rw, _, rot = rect
-        return Roi(xc * w + 0.5, yc * h + 0.5, rw * w, rot)
-
     smoother, filtered, raw, used, nxt = RoiSmoother(), [], [], None, ()
     tracker = Tracker(model.schema, smoothing=model.smoothing, score_smoothing=model.score_smoothing)
     smoothed_err, raw_err, smoothed_vis, raw_vis = [], [], [], []
@@ -260,14 +260,14 @@ def test_video_filters_give_mediapipes_next_roi_and_landmarks(model_package, sha
             assert ref["landmarks"] is not None, i  # MediaPipe follows the person on every frame
             # the ROI MediaPipe cropped: its detection's, else the one its last frame's landmarks gave
             detected = ref["detection"] is not None
-            used = roi(ref["roi_from_detection"]) if detected else used
+            used = _mp_roi(ref["roi_from_detection"], w, h) if detected else used
             res = model.predict_rois(rgb, (used,))
             assert len(res.poses) == 1, i
             if not detected:  # the person the smoother follows (found on MediaPipe's ROI, not on its own)
                 res = replace(res, rois=nxt)
             # MediaPipe's clock: the solution API steps 33,333 us per frame, from 33,333
             nxt = smoother.next_rois(res, (i + 1) / 30)
-            target = roi(ref["roi_from_landmarks"])
+            target = _mp_roi(ref["roi_from_landmarks"], w, h)
             filtered.append(roi_change(target, nxt[0]))
             raw.append(roi_change(target, res.next_rois[0]))
             used = target

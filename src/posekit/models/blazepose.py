@@ -422,9 +422,6 @@ class RoiSmoother:
         self.params = params
         self.filters: dict[Roi, OneEuroFilter] = {}
 
-    def reset(self) -> None:
-        self.filters = {}
-
     def next_rois(self, result: BlazePoseResult, time: float) -> tuple[Roi, ...]:
         filters, out = {}, []
         for roi, aux, scale in zip(result.rois, result.aux, object_scales(result.aux), strict=True):

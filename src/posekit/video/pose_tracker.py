@@ -140,9 +140,9 @@ class PoseTracker:
         # (``model.smoothing_scales``); parameters given here are in person sizes, as for every model
         self.model_scales = smoothing is None and callable(getattr(model, "smoothing_scales", None))
         # and may low-pass the keypoint scores too (BlazePose: MediaPipe's visibility filter)
-        scores = getattr(model, "score_smoothing", None) if smoothing is None else None
+        score_smoothing = getattr(model, "score_smoothing", None) if smoothing is None else None
         smoothing = smoothing or getattr(model, "smoothing", None) or OneEuroParams()
-        self.tracker = Tracker(self.schema, tracking, smoothing if smooth else None, scores)
+        self.tracker = Tracker(self.schema, tracking, smoothing if smooth else None, score_smoothing)
         self.follow = track and (isinstance(model, TopDown) or not model.spec.multi_person)
         self.reset()
 
